@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test`. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: run test test-slow lint format bench figures clean
+
+# Install the package (editable) with its test extras into .venv, again whenever pyproject changes.
+# pip resolves torch/torchvision from the machine's local wheels; uv/poetry would download gigabytes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## run: a short end-to-end demo on the built-in faces (the editor replaces it once it exists)
+run: $(STAMP)
+	$(BIN)/latentkit data preview --dataset faces --size 64 --n 64 --scale 2 --out out/faces_preview.png
+
+## test: lint, then the test suite (everything not marked slow)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+## test-slow: the heavier checks (fault injection, long sweeps)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: run the benchmarks
+bench: $(STAMP)
+	$(BIN)/python benchmarks/faces_render.py
+
+## figures: regenerate the figures in docs/
+figures: $(STAMP)
+	$(BIN)/python docs/make_faces_figure.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache
