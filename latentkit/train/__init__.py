@@ -1,0 +1,1 @@
+"""Training: the GAN losses (`latentkit.train.losses`) and the training loop."""

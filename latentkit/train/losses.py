@@ -1,0 +1,233 @@
+"""GAN objectives, one small object per loss, picked by name with `get_loss(name)`.
+
+Every loss takes the discriminator's raw logits (no sigmoid) and returns scalar tensors:
+
+    loss.d_loss(real_logits, fake_logits)   # minimised by D
+    loss.g_loss(fake_logits)                # minimised by G
+
+Class attributes tell the training loop what else the objective needs: `needs_gradient_penalty`
+(call `gradient_penalty` on D each step), `clip_weights` (clamp D's parameters to +-c after each
+step) and `default_optim` (lr_g, lr_d, Adam betas, n_critic = D steps per G step, from each paper).
+Below, r and f are the real and fake logits, and D(x) = sigmoid(logit) for the probabilistic losses.
+`default_optim` is shared by all instances: copy it (`{**loss.default_optim, ...}`) before changing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latentkit.errors import LatentkitError
+from latentkit.models.config import ModelConfig
+
+# DCGAN's Adam settings (Radford et al. 2015), the default for the non-Wasserstein losses.
+DCGAN_OPTIM: dict[str, Any] = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
+
+
+class GANLoss:
+    """Base interface; subclasses set `name` and implement `d_loss` and `g_loss`."""
+
+    name: ClassVar[str] = ""
+    needs_gradient_penalty: ClassVar[bool] = False
+    clip_weights: float | None = None
+    default_optim: ClassVar[dict[str, Any]] = DCGAN_OPTIM
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class NonSaturatingLoss(GANLoss):
+    """Non-saturating GAN (Goodfellow et al. 2014, sec. 3): G maximises log D(G(z)).
+
+    D: -E[l log D(x) + (1-l) log(1 - D(x))] - E[log(1 - D(G(z)))]   (l = real_label; 1 -> standard)
+    G: -E[log D(G(z))] = E[softplus(-f)]
+    Strong gradients for G early on, when D easily rejects its samples. real_label=0.9 is one-sided
+    label smoothing (Salimans et al. 2016): only the real target is softened.
+    """
+
+    name = "ns"
+
+    def __init__(self, real_label: float = 1.0) -> None:
+        self.real_label = float(real_label)
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        real_target = torch.full_like(real_logits, self.real_label)
+        return F.binary_cross_entropy_with_logits(real_logits, real_target) + F.softplus(fake_logits).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-fake_logits).mean()
+
+
+class MinimaxLoss(NonSaturatingLoss):
+    """The original saturating minimax game (Goodfellow et al. 2014, eq. 1).
+
+    D: as the non-saturating loss.   G: E[log(1 - D(G(z)))] = -E[softplus(f)]
+    Kept for comparison: its gradient vanishes when D confidently rejects G's samples.
+    """
+
+    name = "minimax"
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -F.softplus(fake_logits).mean()
+
+
+class WGANLoss(GANLoss):
+    """Wasserstein GAN with weight clipping (Arjovsky, Chintala & Bottou 2017).
+
+    D (critic): E[f] - E[r]   G: -E[f];   critic weights clamped to +-clip after every step.
+    The paper uses RMSprop(lr=5e-5) because momentum destabilised training; Adam with beta1=0 has no
+    momentum and with beta2=0.99 matches RMSprop's decay (PyTorch default alpha), so one optimiser
+    serves every loss.
+    """
+
+    name = "wgan"
+    default_optim: ClassVar[dict[str, Any]] = {
+        "lr_g": 5e-5,
+        "lr_d": 5e-5,
+        "betas": (0.0, 0.99),
+        "n_critic": 5,
+    }
+
+    def __init__(self, clip: float = 0.01) -> None:
+        self.clip_weights = float(clip)
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -fake_logits.mean()
+
+
+class WGANGPLoss(WGANLoss):
+    """WGAN with gradient penalty (Gulrajani et al. 2017, Algorithm 1).
+
+    D: E[f] - E[r] + gp_weight * E[(||grad_x D(x_hat)||_2 - 1)^2]   (penalty via `gradient_penalty`)
+    G: -E[f].   Paper defaults: lambda=10, Adam(1e-4, betas=(0, 0.9)), n_critic=5. Not compatible with
+    batch norm in D: the penalty is per sample, batch norm mixes samples.
+    """
+
+    name = "wgan-gp"
+    needs_gradient_penalty = True
+    default_optim: ClassVar[dict[str, Any]] = {"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.0, 0.9), "n_critic": 5}
+
+    def __init__(self, gp_weight: float = 10.0) -> None:
+        self.clip_weights = None
+        self.gp_weight = float(gp_weight)
+
+
+class HingeLoss(GANLoss):
+    """Hinge loss (Lim & Ye 2017; used by SN-GAN, Miyato et al. 2018, and BigGAN).
+
+    D: E[relu(1 - r)] + E[relu(1 + f)]   G: -E[f]
+    """
+
+    name = "hinge"
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return -fake_logits.mean()
+
+
+class LSGANLoss(GANLoss):
+    """Least-squares GAN (Mao et al. 2017, eq. 2) on raw logits, with fake label a, real label b and
+    G's target c (a=0, b=1, c=1 by default).
+
+    D: 0.5 E[(r - b)^2] + 0.5 E[(f - a)^2]   G: 0.5 E[(f - c)^2]
+    """
+
+    name = "lsgan"
+
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
+        self.a, self.b, self.c = float(a), float(b), float(c)
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((real_logits - self.b) ** 2).mean() + 0.5 * ((fake_logits - self.a) ** 2).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((fake_logits - self.c) ** 2).mean()
+
+
+LOSSES: dict[str, type[GANLoss]] = {
+    cls.name: cls for cls in (NonSaturatingLoss, MinimaxLoss, WGANLoss, WGANGPLoss, HingeLoss, LSGANLoss)
+}
+
+
+def get_loss(name: str, **kw: Any) -> GANLoss:
+    """The loss called `name` ("ns", "minimax", "wgan", "wgan-gp", "hinge", "lsgan"), built with `kw`."""
+    if name not in LOSSES:
+        raise LatentkitError(f"loss {name!r} is unknown (valid: {', '.join(LOSSES)})")
+    cls = LOSSES[name]
+    accepted = inspect.signature(cls).parameters
+    for key in kw:
+        if key not in accepted:
+            valid = ", ".join(accepted) or "none"
+            raise LatentkitError(f"loss {name!r} has no option {key!r} (valid: {valid})")
+    return cls(**kw)
+
+
+def gradient_penalty(
+    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0
+) -> torch.Tensor:
+    """WGAN-GP penalty: weight * E[(||grad_x D(x_hat)||_2 - 1)^2] on x_hat = a*real + (1-a)*fake.
+
+    a ~ U[0, 1] per sample. The graph is kept (create_graph=True) so the penalty trains D.
+    real, fake: (N, ...) batches of the same shape. Returns a scalar tensor.
+    """
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    # The eps keeps the backward pass of sqrt finite when a gradient is exactly zero.
+    norm = (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
+    return weight * ((norm - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, gamma: float) -> torch.Tensor:
+    """R1 penalty (Mescheder et al. 2018): gamma/2 * E[||grad_x D(x)||^2] on real samples.
+
+    `real` must require grad *before* computing `real_logits = D(real)`. Returns a scalar tensor.
+    """
+    if not real.requires_grad:
+        raise ValueError("r1_penalty: call real.requires_grad_(True) before real_logits = D(real)")
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
+
+
+def js_estimate(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> float:
+    """Jensen-Shannon divergence estimate in nats, in [0, log 2], from D's logits.
+
+    With D = sigmoid(logit), V = E log D(x) + E log(1 - D(G(z))). At the optimal D,
+    V = -log 4 + 2 JS(p_data || p_g) (Goodfellow et al. 2014, Theorem 1), so JS ~ (V + log 4) / 2.
+    For any other D, V is lower, so this is a lower bound: only as good as D.
+    """
+    with torch.no_grad():
+        v = -F.softplus(-real_logits.float()).mean() - F.softplus(fake_logits.float()).mean()
+    return min(max((v.item() + math.log(4.0)) / 2.0, 0.0), math.log(2.0))
+
+
+def d_outputs(logits: torch.Tensor) -> float:
+    """Mean of sigmoid(logits): D's average belief that the samples are real."""
+    with torch.no_grad():
+        return torch.sigmoid(logits.float()).mean().item()
+
+
+def check_compatible(cfg: ModelConfig, loss: GANLoss, r1_gamma: float = 0.0) -> None:
+    """Reject batch norm in D with a gradient penalty: the penalty assumes each sample's logit
+    depends on that sample only, which batch statistics break (Gulrajani et al. 2017, sec. 4)."""
+    if cfg.d_norm == "batch" and (loss.needs_gradient_penalty or r1_gamma > 0):
+        raise LatentkitError(
+            "d_norm=batch is invalid with a gradient penalty (wgan-gp/r1): "
+            "use --d-norm layer, instance, spectral or none"
+        )
