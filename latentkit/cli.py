@@ -8,6 +8,7 @@ and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import latentkit
@@ -43,6 +44,108 @@ def _data_preview(args: argparse.Namespace) -> None:
     )
 
 
+# Training flags: TrainConfig field -> (type, help). Model fields live in TrainConfig.model.
+_TRAIN_FLAGS = {
+    "dataset": (str, "faces, ring, grid, digits, stacked-digits, or a folder of images"),
+    "size": (int, "image side in pixels (power of two)"),
+    "data_n": (int, "number of samples of a procedural dataset"),
+    "data_seed": (int, "seed of the procedural dataset"),
+    "loss": (str, "ns (default), minimax, wgan, wgan-gp, hinge, lsgan"),
+    "r1_gamma": (float, "R1 penalty weight (0 = off)"),
+    "real_label": (float, "real target of ns/minimax; 0.9 = one-sided label smoothing"),
+    "steps": (int, "total generator steps (--resume continues up to this)"),
+    "batch_size": (int, "batch size per process"),
+    "n_critic": (int, "discriminator steps per generator step"),
+    "lr_g": (float, "generator learning rate"),
+    "lr_d": (float, "discriminator learning rate"),
+    "beta1": (float, "Adam beta1"),
+    "beta2": (float, "Adam beta2"),
+    "ema": (float, "decay of the generator's moving average (0 = off)"),
+    "seed": (int, "seed of weights, batches and noise"),
+    "device": (str, "auto, cpu or cuda"),
+    "log_every": (int, "steps between log lines"),
+    "sample_every": (int, "steps between sample grids"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+    "keep_checkpoints": (int, "checkpoints kept"),
+}
+_MODEL_FLAGS = {
+    "latent_dim": (int, "size of z"),
+    "ngf": (int, "generator base width"),
+    "ndf": (int, "discriminator base width"),
+    "g_norm": (str, "batch or none"),
+    "d_norm": (str, "batch, none, spectral, layer or instance"),
+    "upsample": (str, "transpose or resize"),
+}
+_TRAIN_SWITCHES = {
+    "deterministic": "use deterministic algorithms only (bit-identical reruns)",
+    "channels_last": "channels-last memory format for image models (faster on CPU)",
+    "sync_bn": "SyncBatchNorm across processes under torchrun",
+}
+
+
+def _train_config(args: argparse.Namespace):
+    """Defaults, then --config FILE, then the flags given on the command line."""
+    from latentkit.train.config import TrainConfig, read_config_file
+
+    values = read_config_file(args.config) if args.config else {}
+    source = str(args.config) if args.config else "train options"
+    model = dict(values.get("model", {}))
+    for name in _TRAIN_FLAGS.keys() | _TRAIN_SWITCHES.keys():
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    for name in _MODEL_FLAGS:
+        if getattr(args, name) is not None:
+            model[name] = getattr(args, name)
+    values["model"] = model
+    return TrainConfig.from_dict(values, source=source).validate()
+
+
+def _train(args: argparse.Namespace) -> None:
+    from latentkit.train.loop import train
+
+    cfg = _train_config(args)
+    if not args.resume and cfg.dataset not in ("faces", "ring", "grid", "digits", "stacked-digits"):
+        from pathlib import Path
+
+        if not Path(cfg.dataset).expanduser().is_dir():
+            raise LatentkitError(f"--dataset {cfg.dataset}: no such folder (or built-in dataset name)")
+    out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
+        print(f"run written to {out} (bundle: {out / 'bundle'})")
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from latentkit.train.monitor import plot_run
+
+    print(f"wrote {plot_run(args.run, args.out)}")
+
+
+def _add_train_parser(sub) -> None:
+    t = sub.add_parser("train", help="train a GAN", description="Train a GAN; writes a run directory.")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--config", help="JSON or TOML file with any of the options below")
+    t.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for name, (typ, text) in {**_TRAIN_FLAGS, **_MODEL_FLAGS}.items():
+        t.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=text)
+    for name, text in _TRAIN_SWITCHES.items():
+        t.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=text,
+        )
+    t.set_defaults(func=_train)
+
+    plot = sub.add_parser("plot", help="plot a run's losses and D outputs to PNG")
+    plot.add_argument("run", help="run directory")
+    plot.add_argument("--out", help="output PNG (default RUN/curves.png)")
+    plot.set_defaults(func=_plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="latentkit", description=latentkit.__doc__)
@@ -63,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     prev.add_argument("--by", help="sort and caption by this label (e.g. smile)")
     prev.add_argument("--out", required=True, help="output PNG")
     prev.set_defaults(func=_data_preview)
+
+    _add_train_parser(sub)
     return p
 
 
@@ -70,14 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `latentkit` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except LatentkitError as e:
         print(f"latentkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("latentkit: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ import os
 import subprocess
 import sys
 
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# One thread per process: tests run beside other processes on 2 cores, and oversubscribed
+# OpenMP threads spin. Set before torch is imported; the trainer honours it too.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 import torch
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 torch.set_num_threads(1)
 
 

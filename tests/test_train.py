@@ -1,0 +1,216 @@
+"""The training loop: every loss learns, resume is exact, crashes lose nothing, bad options fail early."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from latentkit.data.mixtures import assign_modes
+from latentkit.errors import LatentkitError
+from latentkit.models import ModelConfig
+from latentkit.models.bundle import load_bundle
+from latentkit.train import losses
+from latentkit.train.config import TrainConfig
+from latentkit.train.loop import train
+from latentkit.train.monitor import plot_run, read_log
+
+TINY_FACES = {
+    "dataset": "faces",
+    "size": 32,
+    "data_n": 256,
+    "batch_size": 8,
+    "model": ModelConfig(latent_dim=16, ngf=8, ndf=8),
+    "log_every": 2,
+    "sample_every": 1000,
+    "checkpoint_every": 1000,
+}
+
+
+def tiny_faces(**kw) -> TrainConfig:
+    return TrainConfig(**{**TINY_FACES, **kw})
+
+
+def ring(loss: str, steps: int, **kw) -> TrainConfig:
+    d_norm = "layer" if loss == "wgan-gp" else "none"
+    model = ModelConfig(latent_dim=8, hidden=64, depth=2, g_norm="none", d_norm=d_norm)
+    return TrainConfig(
+        dataset="ring", data_n=4096, model=model, loss=loss, steps=steps, batch_size=128, ema=0.0,
+        log_every=50, sample_every=10_000, checkpoint_every=10_000, **kw,
+    )  # fmt: skip
+
+
+def weights(run, name="module.G.") -> dict:
+    (ckpt,) = sorted((run / "checkpoints").glob("step-*.safetensors"))[-1:]
+    tensors = safetensors.torch.load(ckpt.read_bytes())
+    return {k: v for k, v in tensors.items() if k.startswith(name)}
+
+
+def mean_distance_to_modes(run) -> float:
+    G = load_bundle(run).generator
+    with torch.no_grad():
+        x = G(torch.randn(2000, G.latent_dim, generator=torch.Generator().manual_seed(1)))
+    return float(assign_modes(x.numpy(), "ring")[1].mean())
+
+
+@pytest.mark.parametrize(
+    ("loss", "steps", "lr"),
+    [("ns", 500, 1e-3), ("minimax", 500, 1e-3), ("wgan", 200, 3e-3), ("wgan-gp", 200, 1e-3),
+     ("hinge", 500, 1e-3), ("lsgan", 500, 1e-3)],
+)  # fmt: skip
+def test_every_loss_moves_samples_toward_the_ring(loss, steps, lr, tmp_path):
+    before = train(ring(loss, steps=1, lr_g=lr, lr_d=lr), tmp_path / "a", progress=False)
+    after = train(ring(loss, steps=steps, lr_g=lr, lr_d=lr), tmp_path / "b", progress=False)
+    start, end = mean_distance_to_modes(before), mean_distance_to_modes(after)
+    rows = read_log(after)
+    assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in rows)
+    assert end < 0.7 * start, f"{loss}: distance to the nearest mode {start:.3f} -> {end:.3f}"
+
+
+def test_log_lines_carry_the_game_state(tmp_path):
+    run = train(tiny_faces(steps=6), tmp_path / "run", progress=False)
+    rows = read_log(run)
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    keys = {"step", "time", "loss_d", "loss_g", "d_real", "d_fake", "js", "grad_norm_d", "grad_norm_g"}
+    assert keys <= set(rows[0]) and "img_per_s" in rows[0]
+    assert all(0 <= r["d_real"] <= 1 and 0 <= r["js"] <= np.log(2) for r in rows)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["steps"] == 6 and saved["model"]["ngf"] == 8
+    assert (run / "samples" / "step-00000006.png").exists()
+    assert plot_run(run).stat().st_size > 10_000
+
+
+def test_ema_generator_differs_from_raw_weights(tmp_path):
+    run = train(tiny_faces(steps=5, ema=0.9), tmp_path / "run", progress=False)
+    raw, ema = weights(run, "module.G."), weights(run, "module.G_ema.")
+    key = "module.G.net.0.weight" if "module.G.net.0.weight" in raw else sorted(raw)[0]
+    assert not torch.equal(raw[key], ema[key.replace("module.G.", "module.G_ema.")])
+
+
+def test_same_seed_deterministic_runs_are_bit_identical(tmp_path):
+    a = weights(train(tiny_faces(steps=4, deterministic=True), tmp_path / "a", progress=False))
+    b = weights(train(tiny_faces(steps=4, deterministic=True), tmp_path / "b", progress=False))
+    c = weights(train(tiny_faces(steps=4, deterministic=True, seed=1), tmp_path / "c", progress=False))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("loss", ["ns", "wgan-gp"])
+def test_resumed_run_equals_an_uninterrupted_run_bit_for_bit(loss, tmp_path):
+    kw = {"loss": loss, "model": ModelConfig(latent_dim=16, ngf=8, ndf=8, d_norm="layer")}
+    full = train(tiny_faces(steps=8, **kw), tmp_path / "full", progress=False)
+    half = train(tiny_faces(steps=4, **kw), tmp_path / "half", progress=False)
+    train(tiny_faces(steps=8, **kw), half, resume=True, progress=False)
+    a, b = weights(full, "module."), weights(half, "module.")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in read_log(half)] == [r["step"] for r in read_log(full)]
+
+
+def test_new_run_refuses_a_folder_with_checkpoints(tmp_path):
+    run = train(tiny_faces(steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(LatentkitError, match="--resume"):
+        train(tiny_faces(steps=4), run, progress=False)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = losses.NonSaturatingLoss.d_loss
+
+    def poisoned(self, real_logits, fake_logits):
+        calls["n"] += 1
+        value = original(self, real_logits, fake_logits)
+        return value * float("nan") if calls["n"] == 6 else value
+
+    monkeypatch.setattr(losses.NonSaturatingLoss, "d_loss", poisoned)
+    with pytest.raises(LatentkitError, match="step 6: loss_d is nan"):
+        train(tiny_faces(steps=10, checkpoint_every=4), tmp_path / "run", progress=False)
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step-00000004.safetensors"]
+    load_bundle(tmp_path / "run")  # the bundle from step 4 is intact
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--loss", "nope"], "loss='nope' is unknown"),
+        (["--size", "48"], "size=48 must be a power of two"),
+        (["--loss", "wgan-gp"], "d_norm=batch is invalid with a gradient penalty"),
+        (["--r1-gamma", "1"], "d_norm=batch is invalid with a gradient penalty"),
+        (["--dataset", "/no/such/folder"], "no such folder"),
+        (["--d-norm", "fancy"], "d_norm='fancy' is not one of"),
+        (["--ema", "1.5"], "ema=1.5"),
+        (["--steps", "0"], "steps=0"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line_before_any_work(args, message, cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("train", "--size", "32", "--data-n", "64", "--steps", "2", "--out", out, *args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert message in r.stderr
+    assert not (out / "checkpoints").exists()
+
+
+def test_config_file_sets_options_and_flags_override_it(cli, tmp_path):
+    conf = tmp_path / "run.toml"
+    conf.write_text(
+        'dataset = "faces"\nsize = 32\ndata_n = 64\nsteps = 3\nbatch_size = 4\nlog_every = 1\n'
+        "[model]\nngf = 8\nndf = 8\nlatent_dim = 8\n"
+    )
+    r = cli("train", "--config", conf, "--steps", "2", "--out", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["steps"] == 2 and saved["model"]["ngf"] == 8 and saved["batch_size"] == 4
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"steps": 2, "learning_rate": 1}')
+    r = cli("train", "--config", bad, "--out", tmp_path / "run2")
+    assert r.returncode == 2 and "unknown option 'learning_rate'" in r.stderr and str(bad) in r.stderr
+
+
+def test_kill_9_mid_run_then_resume_finishes_from_a_valid_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        sys.executable, "-m", "latentkit", "train", "--dataset", "faces", "--size", "32", "--data-n", "128",
+        "--batch-size", "8", "--ngf", "8", "--ndf", "8", "--latent-dim", "8", "--steps", "400",
+        "--checkpoint-every", "3", "--keep-checkpoints", "2", "--sample-every", "1000", "--no-progress",
+        "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "checkpoints").glob("step-*.safetensors"))) < 2:
+        time.sleep(0.05)
+    time.sleep(0.37)  # somewhere mid-step or mid-write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    args[args.index("400")] = "30"
+    r = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    steps = [row["step"] for row in read_log(out)]
+    assert steps == sorted(steps) and steps[-1] == 30 and len(steps) == len(set(steps))
+    assert weights(out)  # the final checkpoint loads and verifies
+
+
+def test_two_process_torchrun_keeps_replicas_identical_and_writes_one_log(tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29613",
+        "-m", "latentkit", "train", "--dataset", "faces", "--size", "32", "--data-n", "128",
+        "--batch-size", "8", "--ngf", "8", "--ndf", "8", "--latent-dim", "8", "--steps", "6",
+        "--log-every", "2", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    r = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss_d" in x] == [2, 4, 6]  # one writer
+    (replicas,) = [x for x in lines if x.get("event") == "replicas"]
+    assert replicas["identical"] is True
+    assert r.stdout.count("run written") == 1
