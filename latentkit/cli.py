@@ -53,6 +53,8 @@ _TRAIN_FLAGS = {
     "loss": (str, "ns (default), minimax, wgan, wgan-gp, hinge, lsgan"),
     "r1_gamma": (float, "R1 penalty weight (0 = off)"),
     "real_label": (float, "real target of ns/minimax; 0.9 = one-sided label smoothing"),
+    "unrolled_steps": (int, "score G against D unrolled this many steps ahead (Metz et al.)"),
+    "diffaugment": (str, "DiffAugment policies for D's inputs, e.g. color,translation,cutout"),
     "steps": (int, "total generator steps (--resume continues up to this)"),
     "batch_size": (int, "batch size per process"),
     "n_critic": (int, "discriminator steps per generator step"),
@@ -75,11 +77,14 @@ _MODEL_FLAGS = {
     "g_norm": (str, "batch or none"),
     "d_norm": (str, "batch, none, spectral, layer or instance"),
     "upsample": (str, "transpose or resize"),
+    "pack": (int, "PacGAN: D judges this many samples at once"),
+    "minibatch": (str, "batch-level layer in D: none, stddev or discrimination"),
 }
 _TRAIN_SWITCHES = {
     "deterministic": "use deterministic algorithms only (bit-identical reruns)",
     "channels_last": "channels-last memory format for image models (faster on CPU)",
     "sync_bn": "SyncBatchNorm across processes under torchrun",
+    "feature_matching": "G matches D's mean features instead of fooling its output (Salimans et al.)",
 }
 
 

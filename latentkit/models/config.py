@@ -17,6 +17,7 @@ KINDS = ("dcgan", "mlp")
 G_NORMS = ("batch", "none")
 D_NORMS = ("batch", "none", "spectral", "layer", "instance")
 UPSAMPLES = ("transpose", "resize")
+MINIBATCH = ("none", "stddev", "discrimination")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
 
 
@@ -37,6 +38,9 @@ class ModelConfig:
             (nearest 2x + 3x3 conv, which avoids checkerboard artefacts; Odena et al. 2016).
         data_dim: mlp sample size (2 for the toy mixtures).
         hidden, depth: mlp hidden width and number of hidden layers.
+        pack: PacGAN packing, D judges this many samples at once (1 = off).
+        minibatch: a batch-level layer before D's head: "none", "stddev" (minibatch standard
+            deviation) or "discrimination" (Salimans et al.'s minibatch discrimination).
     """
 
     kind: str = "dcgan"
@@ -51,6 +55,8 @@ class ModelConfig:
     data_dim: int = 2
     hidden: int = 256
     depth: int = 3
+    pack: int = 1
+    minibatch: str = "none"
 
     def validate(self) -> ModelConfig:
         """Raise `LatentkitError` naming the first bad field; return self so calls can chain."""
@@ -64,7 +70,8 @@ class ModelConfig:
         _check_choice("g_norm", self.g_norm, G_NORMS)
         _check_choice("d_norm", self.d_norm, D_NORMS)
         _check_choice("upsample", self.upsample, UPSAMPLES)
-        for name in ("channels", "latent_dim", "ngf", "ndf", "data_dim", "hidden", "depth"):
+        _check_choice("minibatch", self.minibatch, MINIBATCH)
+        for name in ("channels", "latent_dim", "ngf", "ndf", "data_dim", "hidden", "depth", "pack"):
             if getattr(self, name) < 1:
                 raise LatentkitError(f"model config: {name}={getattr(self, name)} must be >= 1")
         if self.kind == "dcgan":

@@ -16,6 +16,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from latentkit.models.config import ModelConfig
+from latentkit.models.minibatch import minibatch_layer, pack
 
 MAX_MULT = 8
 
@@ -75,20 +76,23 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images (N, channels, R, R) in [-1, 1] -> raw logits (N,) (no sigmoid; the loss applies it)."""
+    """Images (N, channels, R, R) in [-1, 1] -> raw logits (N / pack,) (no sigmoid; the loss applies it)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.pack = cfg.pack
         widths = [cfg.ndf * m for m in reversed(stage_mults(cfg.resolution))]
         # Norm layers carry their own shift, so the conv bias would be redundant.
         bias = cfg.d_norm in ("none", "spectral")
         # As in DCGAN, the first layer sees raw pixels and gets no normalisation.
-        layers: list[nn.Module] = [nn.Conv2d(cfg.channels, widths[0], 4, 2, 1, bias=True), nn.LeakyReLU(0.2)]
+        c_in = cfg.channels * cfg.pack
+        layers: list[nn.Module] = [nn.Conv2d(c_in, widths[0], 4, 2, 1, bias=True), nn.LeakyReLU(0.2)]
         for c_in, c_out in itertools.pairwise(widths):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias), *_d_norm(c_out, cfg.d_norm)]
             layers.append(nn.LeakyReLU(0.2))
         self.trunk = nn.Sequential(*layers)
-        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # 4x4 map -> one logit
+        self.minibatch, extra = minibatch_layer(cfg, widths[-1], 16)
+        self.head = nn.Conv2d(widths[-1] + extra, 1, 4, 1, 0)  # 4x4 map -> one logit
         self.apply(init_weights)
         if cfg.d_norm == "spectral":
             # Miyato et al. 2018: bound every layer's Lipschitz constant, the last one included.
@@ -97,11 +101,11 @@ class Discriminator(nn.Module):
                     spectral_norm(module)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations (N, 16 * widest), e.g. for feature matching."""
-        return self.trunk(x).flatten(1)
+        """Trunk activations (N / pack, 16 * widest), e.g. for feature matching."""
+        return self.trunk(pack(x, self.pack)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x)).reshape(-1)
+        return self.head(self.minibatch(self.trunk(pack(x, self.pack)))).reshape(-1)
 
 
 def _upconv(c_in: int, c_out: int, mode: str, bias: bool) -> nn.Module:

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from latentkit.models.config import ModelConfig
+from latentkit.models.minibatch import minibatch_layer, pack
 
 
 class MLPGenerator(nn.Module):
@@ -41,12 +42,13 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Points (N, data_dim) -> raw logits (N,)."""
+    """Points (N, data_dim) -> raw logits (N / pack,)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.pack = cfg.pack
         layers: list[nn.Module] = []
-        width = cfg.data_dim
+        width = cfg.data_dim * cfg.pack
         for i in range(cfg.depth):
             layers.append(nn.Linear(width, cfg.hidden))
             # As in the DCGAN discriminator, the layer that sees raw samples is not normalised.
@@ -57,15 +59,16 @@ class MLPDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
             width = cfg.hidden
         self.trunk = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1)
+        self.minibatch, extra = minibatch_layer(cfg, width, 1)
+        self.head = nn.Linear(width + extra, 1)
         if cfg.d_norm == "spectral":
             for module in [*self.trunk, self.head]:
                 if isinstance(module, nn.Linear):
                     spectral_norm(module)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations (N, hidden)."""
-        return self.trunk(x)
+        """Trunk activations (N / pack, hidden)."""
+        return self.trunk(pack(x, self.pack))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x)).reshape(-1)
+        return self.head(self.minibatch(self.trunk(pack(x, self.pack)))).reshape(-1)

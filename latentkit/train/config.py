@@ -15,6 +15,7 @@ from typing import Any
 
 from latentkit.errors import LatentkitError
 from latentkit.models.config import ModelConfig
+from latentkit.train.augment import parse_policy
 from latentkit.train.losses import LOSSES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,6 +37,9 @@ class TrainConfig:
     loss: str = "ns"
     r1_gamma: float = 0.0  # R1 penalty weight on real data (0 = off)
     real_label: float = 1.0  # 0.9 = one-sided label smoothing (ns and minimax)
+    feature_matching: bool = False  # G matches D's mean trunk features instead of its logit
+    unrolled_steps: int = 0  # G is scored by D unrolled this many Adam steps ahead (0 = off)
+    diffaugment: str = ""  # e.g. "color,translation,cutout" (images only)
     steps: int = 20_000  # total generator steps; --resume continues up to this
     batch_size: int = 64  # per process
     n_critic: int | None = None  # D steps per G step
@@ -56,6 +60,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise `LatentkitError` naming the first bad field; return self."""
+        self.model.validate()
         if self.loss not in LOSSES:
             raise LatentkitError(f"train config: loss={self.loss!r} is unknown (valid: {', '.join(LOSSES)})")
         if self.device not in DEVICES:
@@ -88,9 +93,19 @@ class TrainConfig:
             raise LatentkitError(f"train config: real_label={self.real_label} must be in (0, 1]")
         if self.r1_gamma < 0:
             raise LatentkitError(f"train config: r1_gamma={self.r1_gamma} must be >= 0")
+        if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
+            raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as e:
+            raise LatentkitError(f"train config: diffaugment={self.diffaugment!r}: {e}") from None
+        if self.batch_size % self.model.pack:
+            raise LatentkitError(
+                f"train config: batch_size={self.batch_size} must be a multiple of "
+                f"model.pack={self.model.pack}"
+            )
         if self.size < 8 or self.size & (self.size - 1):
             raise LatentkitError(f"train config: size={self.size} must be a power of two")
-        self.model.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from latentkit.data import Dataset, load_dataset, to_uint8_images
@@ -34,6 +35,7 @@ from latentkit.models import build_discriminator, build_generator
 from latentkit.models.bundle import save_bundle
 from latentkit.models.config import ModelConfig
 from latentkit.train import distributed
+from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.checkpoint import (
     apply_rng,
     capture_rng,
@@ -53,6 +55,7 @@ from latentkit.train.losses import (
     r1_penalty,
 )
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
+from latentkit.train.remedies import feature_matching_loss, unrolled_parameters
 from latentkit.viz import image_grid, points_figure, save_figure
 
 N_FIXED = 64  # samples in the fixed-noise grid
@@ -306,6 +309,11 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
         x = data.batch(idx).to(dist.device)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
+    policy = parse_policy(cfg.diffaugment) if data.is_image else ()
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, policy) if policy else x
+
     def noise() -> torch.Tensor:
         return torch.randn(cfg.batch_size, mcfg.latent_dim, generator=gen).to(dist.device)
 
@@ -323,10 +331,11 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                     fake = G(noise())
                     if cfg.r1_gamma > 0:
                         real.requires_grad_(True)
-                    real_logits, fake_logits = D(real), D(fake.detach())
+                    real_in, fake_in = augment(real), augment(fake.detach())
+                    real_logits, fake_logits = D(real_in), D(fake_in)
                     loss_d = loss.d_loss(real_logits, fake_logits)
                     if loss.needs_gradient_penalty:
-                        loss_d = loss_d + gradient_penalty(D, real, fake, loss.gp_weight)
+                        loss_d = loss_d + gradient_penalty(D, real_in, fake_in, loss.gp_weight)
                     if cfg.r1_gamma > 0:
                         loss_d = loss_d + r1_penalty(real_logits, real, cfg.r1_gamma)
                     nets.opt_d.zero_grad(set_to_none=True)
@@ -341,7 +350,15 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 D.requires_grad_(False)
                 if opt["n_critic"] > 1:
                     fake = G(noise())
-                loss_g = loss.g_loss(D(fake))
+                fake_in = augment(fake)
+                if cfg.feature_matching:
+                    loss_g = feature_matching_loss(D, real_in, fake_in)
+                elif cfg.unrolled_steps:
+                    reals = [augment(batch_real()) for _ in range(cfg.unrolled_steps)]
+                    params = unrolled_parameters(D, loss, nets.opt_d, reals, fake_in)
+                    loss_g = loss.g_loss(functional_call(D, params, (fake_in,)))
+                else:
+                    loss_g = loss.g_loss(D(fake_in))
                 nets.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 distributed.average_gradients(G, dist)

@@ -1,0 +1,58 @@
+"""Generator-side remedies for mode collapse: feature matching and unrolled discriminators.
+
+- Feature matching (Salimans et al. 2016, sec. 3.1): G matches the mean of D's trunk features on
+  real data instead of fooling D's last layer, L_G = || E f(x) - E f(G(z)) ||^2.
+- Unrolled GAN (Metz et al. 2017): G is scored by a copy of D that has taken k further Adam steps
+  against the current G, and the gradient flows back through those steps (create_graph), so G
+  anticipates D's reply instead of chasing it from mode to mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from latentkit.train.losses import GANLoss
+
+
+def feature_matching_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """|| mean_batch f(real) - mean_batch f(fake) ||^2 over D's trunk features f; scalar."""
+    return (D.features(real).detach().mean(0) - D.features(fake).mean(0)).pow(2).sum()
+
+
+def unrolled_parameters(
+    D: nn.Module,
+    loss: GANLoss,
+    opt_d: torch.optim.Adam,
+    reals: Sequence[torch.Tensor],
+    fake: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """D's parameters after len(reals) differentiable Adam steps on loss.d_loss against `fake`.
+
+    Uses opt_d's learning rate, betas and current moment estimates as the starting point. The
+    returned tensors depend on `fake` (and so on G) through every step; evaluate D with them via
+    `torch.func.functional_call(D, params, (x,))`.
+    """
+    group = opt_d.param_groups[0]
+    lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+    names = [n for n, _ in D.named_parameters()]
+    params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+    state = [opt_d.state.get(p, {}) for p in D.parameters()]
+    m = [s.get("exp_avg", torch.zeros_like(p)) for s, p in zip(state, params.values(), strict=True)]
+    v = [s.get("exp_avg_sq", torch.zeros_like(p)) for s, p in zip(state, params.values(), strict=True)]
+    t = int(state[0].get("step", 0)) if state[0] else 0
+    for real in reals:
+        t += 1
+        d_loss = loss.d_loss(functional_call(D, params, (real,)), functional_call(D, params, (fake,)))
+        grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
+        new = {}
+        for i, (name, g) in enumerate(zip(names, grads, strict=True)):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            m_hat, v_hat = m[i] / (1 - b1**t), v[i] / (1 - b2**t)
+            new[name] = params[name] - lr * m_hat / (v_hat.sqrt() + eps)
+        params = new
+    return params
