@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     prev.set_defaults(func=_data_preview)
 
     _add_train_parser(sub)
+
+    from latentkit.provenance.commands import add_commands
+
+    add_commands(sub)
     return p
 
 

@@ -1,0 +1,43 @@
+"""Provenance on every exported image: manifest, C2PA signature, invisible watermark, verification.
+
+`export_image` is the one function that writes user-facing images; `verify_image` and
+`reproduce_image` check them. See docs/provenance.md.
+
+Names are imported on first use (PEP 562) so that `latentkit verify` does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "DEFAULT_SIZE": "export",
+    "ExportResult": "export",
+    "export_image": "export",
+    "render": "export",
+    "SigningIdentity": "keys",
+    "init_keys": "keys",
+    "keys_dir": "keys",
+    "load_identity": "keys",
+    "ReproduceResult": "reproduce",
+    "reproduce_image": "reproduce",
+    "VerifyReport": "verify",
+    "format_report": "verify",
+    "verify_image": "verify",
+    "WatermarkResult": "watermark",
+    "detect_watermark": "watermark",
+    "embed_watermark": "watermark",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'latentkit.provenance' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"latentkit.provenance.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

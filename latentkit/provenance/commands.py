@@ -1,0 +1,121 @@
+"""CLI subcommands of the provenance package: generate, verify, reproduce, keys.
+
+`add_commands(subparsers)` is called by `latentkit.cli.build_parser`. Functions return an exit code
+(0, or 1 for "checked and not verified / not identical"); user errors are `LatentkitError` (exit 2).
+Heavy imports (torch, the C2PA library) happen inside the functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from latentkit.latent.sampling import parse_seeds, sample_latent
+    from latentkit.models import load_bundle
+    from latentkit.provenance.export import export_image
+    from latentkit.provenance.keys import load_identity
+
+    seeds = parse_seeds(args.seeds)
+    bundle = load_bundle(args.model)
+    identity = load_identity(args.sign_cert, args.sign_key)
+    suffix = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[args.format]
+    for seed in seeds:
+        export_image(
+            bundle,
+            sample_latent(seed, bundle.config.latent_dim),
+            args.out,
+            f"seed{seed:04d}{suffix}",
+            seed=seed,
+            size=args.size,
+            format=args.format,
+            quality=args.quality,
+            overwrite=args.overwrite,
+            identity=identity,
+        )
+    print(
+        f"wrote {len(seeds)} {args.format.upper()} image(s) of {bundle.name!r} at {args.size} px "
+        f"to {args.out} (signed by {identity.subject!r}, watermarked)"
+    )
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from latentkit.provenance.verify import format_report, verify_image
+
+    report = verify_image(args.image, trust=args.trust)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0 if report.verified else 1
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from latentkit.provenance.keys import load_identity
+    from latentkit.provenance.reproduce import reproduce_image
+
+    identity = load_identity(args.sign_cert, args.sign_key)
+    r = reproduce_image(args.image, args.out, model=args.model, overwrite=args.overwrite, identity=identity)
+    for note in r.notes:
+        print(f"note: {note}")
+    if r.identical:
+        print(f"wrote {r.path}: pixels identical to {args.image} (sha256 {r.copy_sha256[:16]})")
+        return 0
+    print(
+        f"wrote {r.path}: pixels DIFFER from {args.image} "
+        f"(recorded {r.original_sha256[:16]}, re-rendered {r.copy_sha256[:16]}; another torch or CPU?)"
+    )
+    return 1
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    from latentkit.provenance.keys import CA_CERT, CHAIN, init_keys
+
+    folder = init_keys(args.dir, force=args.force)
+    print(f"created a signing identity in {folder}")
+    print(f"  certificate chain  {folder / CHAIN}")
+    print(f"  CA certificate     {folder / CA_CERT}  (give it to others for `latentkit verify --trust`)")
+    return 0
+
+
+def _signing_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sign-cert", help="PEM certificate chain (leaf first) to sign with instead of the local one"
+    )
+    p.add_argument("--sign-key", help="PEM private key of --sign-cert")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the generate, verify, reproduce and keys subcommands to `sub`."""
+    gen = sub.add_parser("generate", help="write signed, watermarked samples of a model")
+    gen.add_argument("--model", required=True, help="bundle folder (or a run folder holding bundle/)")
+    gen.add_argument("--seeds", default="0-15", help='seeds: a range "0-15", a list "1,5,9" or a mix')
+    gen.add_argument("--size", type=int, default=256, help="output side in pixels (bicubic upscale)")
+    gen.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
+    gen.add_argument("--quality", type=int, help="JPEG/WebP quality (default 95/90)")
+    gen.add_argument("--out", required=True, help="output folder; files are named seedNNNN.png")
+    gen.add_argument("--overwrite", action="store_true", help="replace existing files")
+    _signing_options(gen)
+    gen.set_defaults(func=_generate)
+
+    ver = sub.add_parser("verify", help="check an image's manifest, C2PA signature, pixels and watermark")
+    ver.add_argument("image", help="image file (PNG, JPEG, WebP or any format Pillow reads)")
+    ver.add_argument("--json", action="store_true", help="print the full report as JSON")
+    ver.add_argument("--trust", help="PEM file of CA certificates to trust (e.g. someone's ca.pem)")
+    ver.set_defaults(func=_verify)
+
+    rep = sub.add_parser("reproduce", help="re-render an image from its manifest and compare pixels")
+    rep.add_argument("image", help="an image exported by latentkit")
+    rep.add_argument("--model", help="bundle folder (default: the pretrained model named in the manifest)")
+    rep.add_argument("--out", required=True, help="where to write the copy (same format as the original)")
+    rep.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    _signing_options(rep)
+    rep.set_defaults(func=_reproduce)
+
+    keys = sub.add_parser("keys", help="manage the local signing identity")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    init = keys_sub.add_parser("init", help="create a local CA and signing certificate (ES256)")
+    init.add_argument(
+        "--dir", help="folder for the keys (default: $LATENTKIT_HOME/keys or ~/.config/latentkit/keys)"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing identity")
+    init.set_defaults(func=_keys_init)

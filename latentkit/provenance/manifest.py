@@ -1,0 +1,196 @@
+"""The latentkit manifest: a versioned JSON record of what made an exported image and how.
+
+    {
+      "schema": "latentkit.manifest", "schema_version": 1,
+      "software": {"name": "latentkit", "version": "0.1.0"},
+      "created": "2025-01-31T12:00:00Z",                       # UTC, second precision
+      "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+      "model": {"name": ..., "weights_sha256": ..., "config_sha256": ..., "resolution": 64},
+      "latent": {"dim": 128, "seed": 3 | null, "dtype": "float32", "byteorder": "little",
+                 "vector_b64": ..., "sha256": ...},             # sha256 of the 4*dim raw bytes
+      "edits": [{...}, ...] | null,                             # as given by the caller
+      "interpolation": {...} | null,                            # as given by the caller
+      "output": {"width": 256, "height": 256, "format": "png", "quality": null,
+                 "upscale": "bicubic", "pixels_sha256": ...},
+      "watermark": {"scheme": ..., "export_id": "3fa2c1"}
+    }
+
+`latent.vector_b64` is the exact z that was rendered (after any edits); `latent.seed` is where it
+started. `output.pixels_sha256` is the SHA-256 of the decoded RGB pixels as a row-major (H, W, 3)
+uint8 array, taken after the watermark is embedded and, for JPEG/WebP, after lossy encoding.
+
+The manifest travels three ways: a PNG iTXt chunk (keyword `latentkit`, what "PNG info" viewers show),
+an attribute of the XMP packet (which also carries Iptc4xmpExt:DigitalSourceType), and a custom
+assertion inside the signed C2PA manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+import latentkit
+from latentkit.errors import LatentkitError
+
+SCHEMA = "latentkit.manifest"
+SCHEMA_VERSION = 1
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+PNG_KEYWORD = "latentkit"
+XMP_NS = "http://ns.latentkit.org/1.0/"
+IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+XMP_BASIC_NS = "http://ns.adobe.com/xap/1.0/"
+REQUIRED = ("software", "created", "model", "latent", "output", "watermark")
+
+
+def encode_latent(z: np.ndarray) -> dict[str, Any]:
+    """The `latent` record (without seed) of a (dim,) vector: exact float32 little-endian base64 + SHA-256."""
+    raw = np.ascontiguousarray(z, dtype="<f4").reshape(-1).tobytes()
+    return {
+        "dim": len(raw) // 4,
+        "dtype": "float32",
+        "byteorder": "little",
+        "vector_b64": base64.b64encode(raw).decode("ascii"),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+def decode_latent(record: dict[str, Any]) -> np.ndarray:
+    """The exact (dim,) float32 vector of a `latent` record; checks its length and SHA-256."""
+    try:
+        raw = base64.b64decode(record["vector_b64"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise LatentkitError("manifest latent.vector_b64: missing or not base64") from None
+    if hashlib.sha256(raw).hexdigest() != record.get("sha256"):
+        raise LatentkitError("manifest latent: vector does not match its recorded sha256")
+    if len(raw) != 4 * int(record.get("dim", -1)):
+        raise LatentkitError(f"manifest latent: {len(raw)} bytes do not hold {record.get('dim')} float32")
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def pixels_sha256(pixels: np.ndarray) -> str:
+    """SHA-256 of an (H, W, 3) uint8 RGB array's row-major bytes."""
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"pixels_sha256 needs (H, W, 3) uint8, got {pixels.shape} {pixels.dtype}")
+    return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+
+
+def build_manifest(
+    *,
+    model: dict[str, Any],
+    z: np.ndarray,
+    seed: int | None,
+    edits: list[dict[str, Any]] | None,
+    interpolation: dict[str, Any] | None,
+    output: dict[str, Any],
+    watermark: dict[str, Any],
+    created: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """Assemble a schema-1 manifest; `edits` and `interpolation` must be JSON-able (checked here)."""
+    created = created or datetime.datetime.now(datetime.UTC)
+    manifest = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "software": {"name": "latentkit", "version": latentkit.__version__},
+        "created": created.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "digital_source_type": TRAINED_ALGORITHMIC_MEDIA,
+        "model": model,
+        "latent": {**encode_latent(z), "seed": seed},
+        "edits": edits,
+        "interpolation": interpolation,
+        "output": output,
+        "watermark": watermark,
+    }
+    for field in ("edits", "interpolation"):
+        try:
+            json.dumps(manifest[field], allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise LatentkitError(f"export {field}: not plain JSON data ({e})") from None
+    return manifest
+
+
+def dumps(manifest: dict[str, Any]) -> str:
+    """Canonical compact JSON text of a manifest (what the PNG chunk and XMP carry)."""
+    return json.dumps(manifest, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def parse_manifest(text: str | bytes, source: str) -> dict[str, Any]:
+    """Parse and check a manifest's JSON text; `source` names where it came from for error messages."""
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LatentkitError(f"{source}: latentkit manifest is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise LatentkitError(f"{source}: not a latentkit manifest (schema is not {SCHEMA!r})")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise LatentkitError(
+            f"{source}: manifest schema version {version!r} is not supported "
+            f"(this latentkit {latentkit.__version__} reads version {SCHEMA_VERSION}; try a newer latentkit)"
+        )
+    for key in REQUIRED:
+        if not isinstance(doc.get(key), str if key == "created" else dict):
+            raise LatentkitError(f"{source}: manifest field {key!r} is missing or malformed")
+    return doc
+
+
+def build_xmp(manifest: dict[str, Any]) -> str:
+    """An XMP packet with the IPTC digital source type, creator tool, date and the manifest."""
+    soft = manifest["software"]
+    attrs = {
+        "Iptc4xmpExt:DigitalSourceType": manifest["digital_source_type"],
+        "xmp:CreatorTool": f"{soft['name']} {soft['version']}",
+        "xmp:CreateDate": manifest["created"],
+        "latentkit:manifest": dumps(manifest),
+    }
+    body = "\n    ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items())
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        f' <rdf:RDF xmlns:rdf="{RDF_NS}">\n'
+        '  <rdf:Description rdf:about=""\n'
+        f'    xmlns:Iptc4xmpExt="{IPTC_EXT_NS}"\n'
+        f'    xmlns:xmp="{XMP_BASIC_NS}"\n'
+        f'    xmlns:latentkit="{XMP_NS}"\n'
+        f"    {body}/>\n"
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="w"?>'
+    )
+
+
+def read_xmp(xmp: str | bytes) -> dict[str, str]:
+    """The digital source type and manifest text found in an XMP packet (either may be absent).
+
+    Looks for both attribute and element forms, since other tools may rewrite the packet.
+    Returns {"digital_source_type": ..., "manifest": ...} with only the keys that were found.
+    """
+    if isinstance(xmp, bytes):
+        xmp = xmp.decode("utf-8", errors="replace")
+    start, end = xmp.find("<x:xmpmeta"), xmp.rfind("</x:xmpmeta>")
+    if start < 0 or end < 0:
+        return {}
+    try:
+        root = ET.fromstring(xmp[start : end + len("</x:xmpmeta>")])
+    except ET.ParseError:
+        return {}
+    wanted = {
+        f"{{{IPTC_EXT_NS}}}DigitalSourceType": "digital_source_type",
+        f"{{{XMP_NS}}}manifest": "manifest",
+    }
+    found: dict[str, str] = {}
+    for desc in root.iter(f"{{{RDF_NS}}}Description"):
+        for tag, key in wanted.items():
+            if tag in desc.attrib:
+                found[key] = desc.attrib[tag]
+            child = desc.find(tag)
+            if child is not None and child.text:
+                found[key] = child.text
+    return found

@@ -1,0 +1,197 @@
+"""Check an image's provenance: manifest, C2PA signature, pixel hash and watermark.
+
+An image is *verified* when its C2PA signature is valid (trusted, if a CA was given), the pixels hash
+to the recorded value, and the unsigned copy of the manifest (PNG chunk / XMP) agrees with the signed
+one. The watermark is reported but does not decide: it is there for images whose metadata is gone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latentkit.errors import LatentkitError
+from latentkit.provenance import manifest as mf
+from latentkit.provenance.c2pa_sign import C2paStatus, read_c2pa
+from latentkit.provenance.imagefile import read_image
+from latentkit.provenance.watermark import WatermarkResult, detect_watermark
+
+
+@dataclass
+class VerifyReport:
+    """Everything `verify_image` found; `verified` and `problems` summarise it.
+
+    Attributes:
+        manifest: the signed manifest when present, else the embedded (unsigned) one, else None.
+        manifest_source: "c2pa", "png-itxt", "xmp" or None.
+        embedded_matches_signed: whether the PNG/XMP copy equals the signed one (None: not both).
+        digital_source_type: IPTC source type from the C2PA action or the XMP, if any.
+        pixels: "match", "mismatch" or "unknown" (nothing recorded).
+        trust_requested: a --trust CA was given, so "valid" alone is not enough.
+    """
+
+    path: str
+    format: str
+    width: int
+    height: int
+    manifest: dict[str, Any] | None
+    manifest_source: str | None
+    embedded_matches_signed: bool | None
+    digital_source_type: str | None
+    c2pa: C2paStatus
+    pixels: str
+    watermark: WatermarkResult
+    trust_requested: bool
+
+    @property
+    def watermark_matches_manifest(self) -> bool | None:
+        if not self.watermark.found or self.manifest is None:
+            return None
+        return self.watermark.export_id == self.manifest["watermark"].get("export_id")
+
+    @property
+    def verified(self) -> bool:
+        good = ("trusted",) if self.trust_requested else ("trusted", "valid")
+        return (
+            self.c2pa.state in good and self.pixels == "match" and self.embedded_matches_signed is not False
+        )
+
+    def problems(self) -> list[str]:
+        """Why the image is not verified (empty when it is), most important first."""
+        out = []
+        if self.manifest is None:
+            out.append("no latentkit manifest")
+        if self.c2pa.state == "absent":
+            out.append("no C2PA signature")
+        elif self.c2pa.state == "invalid":
+            out.append("C2PA signature invalid")
+        elif self.c2pa.state == "valid" and self.trust_requested:
+            out.append("signer not trusted by the given CA")
+        if self.pixels == "mismatch":
+            out.append("pixels differ from the recorded hash")
+        if self.embedded_matches_signed is False:
+            out.append("embedded manifest differs from the signed one")
+        if self.watermark_matches_manifest is False:
+            out.append("watermark export id differs from the manifest's")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.path,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "verified": self.verified,
+            "problems": self.problems(),
+            "manifest_source": self.manifest_source,
+            "manifest": self.manifest,
+            "embedded_matches_signed": self.embedded_matches_signed,
+            "digital_source_type": self.digital_source_type,
+            "c2pa": self.c2pa.to_dict(),
+            "pixels": self.pixels,
+            "watermark": {**self.watermark.to_dict(), "matches_manifest": self.watermark_matches_manifest},
+        }
+
+
+def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None) -> VerifyReport:
+    """Verify one image file; `trust` is a PEM file of CA certificates (e.g. a colleague's ca.pem).
+
+    Raises `LatentkitError` for unreadable input: not an image, truncated, too large, or a
+    manifest of an unknown schema version.
+    """
+    trust_pem = _read_trust(trust) if trust is not None else None
+    image = read_image(path)
+    c2pa = read_c2pa(image.data, image.mime, trust_pem)
+    xmp = mf.read_xmp(image.xmp) if image.xmp else {}
+    embedded_text, source = image.manifest_text, "png-itxt"
+    if embedded_text is None and "manifest" in xmp:
+        embedded_text, source = xmp["manifest"], "xmp"
+    embedded = mf.parse_manifest(embedded_text, f"{path} ({source})") if embedded_text is not None else None
+    signed = mf.parse_manifest(mf.dumps(c2pa.manifest), f"{path} (C2PA)") if c2pa.manifest else None
+
+    manifest, manifest_source = (signed, "c2pa") if signed else (embedded, source if embedded else None)
+    pixels = "unknown"
+    if manifest is not None:
+        recorded = manifest["output"].get("pixels_sha256")
+        pixels = "match" if recorded == mf.pixels_sha256(image.pixels) else "mismatch"
+    h, w = image.pixels.shape[:2]
+    return VerifyReport(
+        path=str(path),
+        format=image.format,
+        width=w,
+        height=h,
+        manifest=manifest,
+        manifest_source=manifest_source,
+        embedded_matches_signed=(embedded == signed) if embedded and signed else None,
+        digital_source_type=c2pa.digital_source_type or xmp.get("digital_source_type"),
+        c2pa=c2pa,
+        pixels=pixels,
+        watermark=detect_watermark(image.pixels),
+        trust_requested=trust is not None,
+    )
+
+
+def format_report(r: VerifyReport) -> str:
+    """A short human-readable report, one aspect per line."""
+    lines = [f"{r.path}: {r.format.upper()} {r.width}x{r.height}"]
+    m = r.manifest
+    if m is None:
+        lines.append("  manifest   absent (no latentkit PNG chunk, XMP or C2PA assertion)")
+    else:
+        model, latent = m["model"], m["latent"]
+        seed = f"seed {latent.get('seed')}, " if latent.get("seed") is not None else ""
+        extra = f", {len(m['edits'])} edit(s)" if m.get("edits") else ""
+        extra += ", interpolation" if m.get("interpolation") else ""
+        lines.append(
+            f"  manifest   {m['software'].get('name')} {m['software'].get('version')}, {m['created']}, "
+            f"model {model.get('name')!r} (weights {str(model.get('weights_sha256'))[:12]}), "
+            f"{seed}{latent.get('dim')}-d latent{extra} [from {r.manifest_source}]"
+        )
+    if r.digital_source_type:
+        lines.append(f"  source     {r.digital_source_type.rsplit('/', 1)[-1]}")
+    c = r.c2pa
+    if c.state == "absent":
+        lines.append("  signature  C2PA absent")
+    else:
+        who = f" by {c.signer!r} (issuer {c.issuer!r})" if c.signer else ""
+        why = f": {', '.join(c.failures) or c.error}" if c.state == "invalid" else ""
+        hint = (
+            "; pass --trust CA.pem to check the signer"
+            if c.state == "valid" and not r.trust_requested
+            else ""
+        )
+        lines.append(f"  signature  C2PA {c.state}{who}{why}{hint}")
+    pixel_text = {
+        "match": "match the recorded SHA-256",
+        "mismatch": "DIFFER from the recorded SHA-256",
+        "unknown": "no recorded hash to compare",
+    }
+    lines.append(f"  pixels     {pixel_text[r.pixels]}")
+    wm = r.watermark
+    if wm.found:
+        agree = {True: ", matches the manifest", False: ", DIFFERS from the manifest", None: ""}
+        how = " after a shift search" if wm.method != "direct" else ""
+        lines.append(
+            f"  watermark  found: latentkit export {wm.export_id} (confidence {wm.confidence:.1f}{how})"
+            f"{agree[r.watermark_matches_manifest]}"
+        )
+    else:
+        lines.append(f"  watermark  not found (confidence {wm.confidence:.1f})")
+    problems = r.problems()
+    lines.append("  verified   yes" if r.verified else f"  verified   no: {'; '.join(problems)}")
+    return "\n".join(lines)
+
+
+def _read_trust(path: str | os.PathLike) -> str:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LatentkitError(f"--trust {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LatentkitError(f"--trust {path}: cannot read ({e})") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise LatentkitError(f"--trust {path}: no PEM certificate in it")
+    return text
