@@ -365,7 +365,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 nets.opt_g.step()
                 distributed.broadcast_state(G, dist, buffers_only=True)
                 distributed.broadcast_state(D, dist, buffers_only=True)
-                update_ema(nets.G_ema, G, cfg.ema if cfg.ema > 0 else 0.0)
+                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+                # average would otherwise be mostly the random initial weights.
+                update_ema(nets.G_ema, G, min(cfg.ema, (1 + step) / (10 + step)))
                 step += 1
                 elapsed += time.perf_counter() - t0
 
