@@ -69,6 +69,9 @@ _TRAIN_FLAGS = {
     "sample_every": (int, "steps between sample grids"),
     "checkpoint_every": (int, "steps between checkpoints"),
     "keep_checkpoints": (int, "checkpoints kept"),
+    "eval_every": (int, "steps between FID evaluations; the best model is kept in RUN/best (0 = off)"),
+    "eval_features": (str, "feature network for --eval-every on images"),
+    "eval_samples": (int, "samples per FID evaluation"),
 }
 _MODEL_FLAGS = {
     "latent_dim": (int, "size of z"),
@@ -125,6 +128,30 @@ def _plot(args: argparse.Namespace) -> None:
     print(f"wrote {plot_run(args.run, args.out)}")
 
 
+def _eval(args: argparse.Namespace) -> None:
+    import json
+
+    from latentkit.data import load_dataset
+    from latentkit.metrics.evaluate import evaluate
+    from latentkit.metrics.features import load_feature_net
+    from latentkit.models.bundle import load_bundle
+
+    bundle = load_bundle(args.model)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    size = bundle.config.resolution if bundle.config.kind == "dcgan" else 64
+    data = load_dataset(args.dataset, size=size, n=2 * args.samples, seed=args.data_seed)
+    features = load_feature_net(args.features)[0] if args.features and data.is_image else None
+    result = {"model": str(args.model), "dataset": args.dataset, **evaluate(
+        bundle.generator, data, features, metrics, args.samples, args.seed
+    )}  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.model} on {args.dataset}, {result['samples']} samples per side:")
+    for key, value in result["metrics"].items():
+        print(f"  {key:>14}: {value:10.4f}   (real vs real: {result['real_vs_real'][key]:.4f})")
+
+
 def _add_train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a GAN", description="Train a GAN; writes a run directory.")
     t.add_argument("--out", required=True, help="run directory")
@@ -149,6 +176,17 @@ def _add_train_parser(sub) -> None:
     plot.add_argument("run", help="run directory")
     plot.add_argument("--out", help="output PNG (default RUN/curves.png)")
     plot.set_defaults(func=_plot)
+
+    ev = sub.add_parser("eval", help="score a model against real data (FID, KID, precision/recall, ...)")
+    ev.add_argument("--model", required=True, help="bundle or run directory")
+    ev.add_argument("--dataset", default="faces")
+    ev.add_argument("--data-seed", type=int, default=1, help="seed of the real samples (procedural data)")
+    ev.add_argument("--features", help="feature network bundle (from `latentkit attributes train`)")
+    ev.add_argument("--metrics", default="fid,kid,pr,dc", help="comma list: fid, kid, pr, dc, modes")
+    ev.add_argument("--samples", type=int, default=10_000, help="samples per side")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=_eval)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,6 +57,9 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    eval_every: int = 0  # steps between FID evaluations (0 = off); the best model is kept in RUN/best
+    eval_features: str | None = None  # feature network bundle for image FID (latentkit attributes train)
+    eval_samples: int = 2000
 
     def validate(self) -> TrainConfig:
         """Raise `LatentkitError` naming the first bad field; return self."""
@@ -87,6 +90,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
                 raise LatentkitError(f"train config: {name}={value} must be in [0, 1)")
+        if self.eval_every < 0 or self.eval_samples < 20:
+            raise LatentkitError("train config: eval_every must be >= 0 and eval_samples >= 20")
         if not 0 <= self.ema < 1:
             raise LatentkitError(f"train config: ema={self.ema} must be in [0, 1) (0 turns it off)")
         if not 0 < self.real_label <= 1:

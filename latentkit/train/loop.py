@@ -240,7 +240,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     fixed_z = torch.randn(N_FIXED, mcfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
     data_diversity = diversity(data.batch(torch.arange(min(N_FIXED, len(data)))))
 
-    step, elapsed, peak_diversity = 0, 0.0, 0.0
+    features = _eval_features(cfg, data)
+    step, elapsed, peak_diversity, best_fid = 0, 0.0, 0.0, math.inf
     if resume:
         ckpt = (
             load_latest_valid(out / "checkpoints", log=lambda m: print(f"latentkit: {m}"))
@@ -252,6 +253,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
             state = restore(ckpt, nets.modules, nets.optimizers)
             apply_rng(state, {"batches": gen})
             step, elapsed, peak_diversity = ckpt.step, state["elapsed"], state["peak_diversity"]
+            best_fid = state.get("best_fid") or math.inf
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
@@ -263,7 +265,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     def checkpoint() -> None:
         if dist.is_main:
             state = capture_rng({"batches": gen})
-            state.update({"elapsed": elapsed, "peak_diversity": peak_diversity, "model": mcfg.to_dict()})
+            state.update({
+                "elapsed": elapsed, "peak_diversity": peak_diversity, "model": mcfg.to_dict(),
+                "best_fid": best_fid if math.isfinite(best_fid) else None,
+            })  # fmt: skip
             path = save_checkpoint(
                 out / "checkpoints", step, nets.modules, nets.optimizers, state, keep=cfg.keep_checkpoints
             )
@@ -303,6 +308,22 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                     "(mode collapse?)",
                 }
             )
+
+    def evaluate_fid() -> None:
+        nonlocal best_fid
+        if not dist.is_main:
+            return
+        from latentkit.metrics.evaluate import evaluate
+
+        G = recalibrated(nets.G_ema, mcfg.latent_dim, dist.device)
+        fid = evaluate(G, data, features, ["fid"], cfg.eval_samples, seed=cfg.seed)["metrics"]["fid"]
+        record = {"step": step, "event": "eval", "fid": fid, "best": fid < best_fid}
+        if fid < best_fid:
+            best_fid = fid
+            save_bundle(out / "best", G, mcfg, name=f"{out.name}-best",
+                        extra={"run": {"step": step, "fid": fid, "dataset": cfg.dataset}})  # fmt: skip
+        log.write(record)
+        tqdm.write(f"latentkit: step {step}: FID {fid:.3f} (best {best_fid:.3f})")
 
     def batch_real() -> torch.Tensor:
         idx = shard[torch.randint(len(shard), (cfg.batch_size,), generator=gen)]
@@ -405,6 +426,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 bar.update(1)
                 if step % cfg.sample_every == 0:
                     samples()
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    evaluate_fid()
                 if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                     checkpoint()
             # The end of a run, and Ctrl-C, always leave a checkpoint and a bundle.
@@ -422,6 +445,17 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     if stop.requested and dist.is_main:
         print(f"latentkit: stopped at step {step}; continue with --resume")
     return out
+
+
+def _eval_features(cfg: TrainConfig, data: Dataset):
+    """The feature network for --eval-every (images), checked before training starts."""
+    if not cfg.eval_every or not data.is_image:
+        return None
+    if not cfg.eval_features:
+        raise LatentkitError("--eval-every needs --eval-features PATH (a feature network for FID)")
+    from latentkit.metrics.features import load_feature_net
+
+    return load_feature_net(cfg.eval_features)[0]
 
 
 def _share_checkpoint(ckpt, out: Path, dist: distributed.Dist):
