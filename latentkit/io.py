@@ -50,16 +50,41 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, turning a missing or malformed file into a `LatentkitError`."""
-    path = Path(path)
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """A file's bytes, turning a missing or unreadable file into a `LatentkitError`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise LatentkitError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
+    except OSError as e:
+        raise LatentkitError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def parse_json(data: bytes, path: str | os.PathLike) -> Any:
+    """Decode UTF-8 JSON bytes read from `path`; errors name the file and line."""
     try:
-        return json.loads(text)
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LatentkitError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise LatentkitError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, turning a missing or malformed file into a `LatentkitError`."""
+    return parse_json(read_bytes(path), path)
+
+
+def parse_tagged_json(
+    data: bytes, path: str | os.PathLike, fmt: str, version: int, what: str = "document"
+) -> dict[str, Any]:
+    """Decode a latentkit JSON document and check its `format` tag and `version` (`what` names it)."""
+    doc = parse_json(data, path)
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise LatentkitError(f"{path}: format is {found!r}, expected {fmt!r}")
+    if doc.get("version") != version:
+        raise LatentkitError(
+            f"{path}: {what} version {doc.get('version')!r} is not supported (this latentkit reads {version})"
+        )
+    return doc

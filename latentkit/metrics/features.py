@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 import os
 import time
@@ -45,7 +44,7 @@ from tqdm.auto import tqdm
 
 from latentkit.data.base import Dataset
 from latentkit.errors import LatentkitError
-from latentkit.io import write_bytes, write_json
+from latentkit.io import parse_tagged_json, read_bytes, write_bytes, write_json
 
 FORMAT = "latentkit-feature-net"
 VERSION = 1
@@ -467,7 +466,7 @@ def load_feature_net(path: str | os.PathLike, device: str | torch.device = "cpu"
     net = FeatureNet(attributes=specs, **{k: arch[k] for k in keys})
 
     try:
-        tensors = safetensors.torch.load(_read_bytes(weights_path))
+        tensors = safetensors.torch.load(read_bytes(weights_path))
     except LatentkitError:
         raise
     except Exception as e:  # safetensors raises its own error type for truncated/garbled files
@@ -488,27 +487,5 @@ def load_feature_net(path: str | os.PathLike, device: str | torch.device = "cpu"
     return net.to(device).eval(), report
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise LatentkitError(f"{path}: file not found") from None
-    except OSError as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
-
-
 def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(_read_bytes(path).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise LatentkitError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise LatentkitError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise LatentkitError(f"{path}: format is {found!r}, expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise LatentkitError(
-            f"{path}: feature net version {doc.get('version')!r} is not supported ({VERSION})"
-        )
-    return doc
+    return parse_tagged_json(read_bytes(path), path, FORMAT, VERSION, what="feature net")

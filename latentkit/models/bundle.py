@@ -10,7 +10,6 @@ Other files (directions.json, a manifest...) may sit beside these; this module i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.io import write_bytes, write_json
+from latentkit.io import parse_tagged_json, read_bytes, write_bytes, write_json
 from latentkit.models.config import ModelConfig
 
 FORMAT = "latentkit-bundle"
@@ -84,14 +83,14 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     from latentkit.models import build_generator  # deferred: the package imports this module
 
     path = resolve_bundle_path(path)
-    config_bytes = _read_bytes(path / CONFIG_FILE)
+    config_bytes = read_bytes(path / CONFIG_FILE)
     doc = _parse_config(config_bytes, path / CONFIG_FILE)
     try:
         cfg = ModelConfig.from_dict(doc.get("model", {}))
     except LatentkitError as e:
         raise LatentkitError(f"{path / CONFIG_FILE}: {e}") from None
 
-    weights_bytes = _read_bytes(path / WEIGHTS_FILE)
+    weights_bytes = read_bytes(path / WEIGHTS_FILE)
     try:
         tensors = safetensors.torch.load(weights_bytes)
     except Exception as e:  # safetensors raises its own error type for truncated/garbled files
@@ -125,31 +124,9 @@ def resolve_bundle_path(path: str | os.PathLike) -> Path:
     raise LatentkitError(f"{path}: not a latentkit bundle (missing {' and '.join(missing)})")
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise LatentkitError(f"{path}: file not found") from None
-    except OSError as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
-
-
 def _parse_config(data: bytes, path: Path) -> dict[str, Any]:
     """config.json bytes -> dict, checking the format tag and version."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise LatentkitError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise LatentkitError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise LatentkitError(f"{path}: format is {found!r}, expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise LatentkitError(
-            f"{path}: bundle version {doc.get('version')!r} is not supported (this latentkit reads {VERSION})"
-        )
-    return doc
+    return parse_tagged_json(data, path, FORMAT, VERSION, what="bundle")
 
 
 def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

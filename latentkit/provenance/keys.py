@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from latentkit.errors import LatentkitError
-from latentkit.io import atomic_write
+from latentkit.io import atomic_write, read_bytes
 
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
 CHAIN, KEY = "signer-chain.pem", "signer-key.pem"
@@ -47,7 +47,7 @@ class SigningIdentity:
     @classmethod
     def from_files(cls, cert: str | os.PathLike, key: str | os.PathLike) -> SigningIdentity:
         """Load a user's chain and key; checks that the key belongs to the leaf certificate."""
-        chain_pem, key_pem = _read(Path(cert)), _read(Path(key))
+        chain_pem, key_pem = read_bytes(Path(cert)), read_bytes(Path(key))
         try:
             certs = x509.load_pem_x509_certificates(chain_pem)
         except ValueError:
@@ -200,12 +200,3 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     with atomic_write(path) as f:
         f.write(data)
     os.chmod(path, mode)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise LatentkitError(f"{path}: file not found") from None
-    except OSError as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
