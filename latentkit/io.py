@@ -18,15 +18,25 @@ from typing import IO, Any
 from latentkit.errors import LatentkitError
 
 
+def _default_permissions() -> int:
+    """0o666 less the process umask: what a plain open() would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int | None = None) -> Iterator[IO]:
     """Open a temp file beside `path`; on clean exit fsync it and rename it to `path`.
 
-    On any exception the temp file is removed and `path` is left untouched.
+    On any exception the temp file is removed and `path` is left untouched. The file gets
+    `permissions` (default: as a plain open() would, 0o666 less the umask); they are set on the
+    temp file before anything is written, so e.g. a 0o600 key is never readable by others.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _default_permissions() if permissions is None else permissions)
     try:
         with os.fdopen(fd, mode) as f:
             yield f

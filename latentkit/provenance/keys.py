@@ -196,7 +196,5 @@ def _private_pem(key) -> bytes:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    # atomic_write's temp file is created 0600, so a key is never readable by others, even briefly.
-    with atomic_write(path) as f:
+    with atomic_write(path, permissions=mode) as f:
         f.write(data)
-    os.chmod(path, mode)
