@@ -1,5 +1,45 @@
-"""Latent-space tools: sampling (more to come: interpolation, directions, editing)."""
+"""Latent-space tools: sampling, interpolation, directions (fitted and unsupervised), editing.
 
-from latentkit.latent.sampling import parse_seeds, sample_latent
+Names are imported on first use (PEP 562), so `latentkit generate`, which only needs sampling,
+does not pay for scikit-learn.
+"""
 
-__all__ = ["parse_seeds", "sample_latent"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "parse_seeds": "sampling",
+    "sample_latent": "sampling",
+    "keyframe_path": "interpolate",
+    "lerp": "interpolate",
+    "slerp": "interpolate",
+    "truncate": "interpolate",
+    "Direction": "directions",
+    "GANSpacePCA": "directions",
+    "LogisticDirection": "directions",
+    "RidgeDirection": "directions",
+    "SVMDirection": "directions",
+    "SeFa": "directions",
+    "condition": "directions",
+    "fit_directions": "directions",
+    "load_directions": "directions",
+    "save_directions": "directions",
+    "Editor": "editor",
+    "load_latents": "editor",
+    "save_latents": "editor",
+    "direction_report": "report",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'latentkit.latent' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"latentkit.latent.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,210 @@
+"""Latent editing speed (issue 6): one edit rendered, `directions fit` end to end, a batch edit to PNG.
+
+    python benchmarks/latent_edit.py [--threads 2] [--samples 20000] [--batch-images 1000]
+                                     [--predictor PRED] [--json results.json]
+
+Model: a DCGAN generator at 64 px, ngf 64, latent 128 (random weights: speed does not depend on
+them). Predictor: `--predictor PRED` (a FeatureNet folder at 64 px predicting smile, age, glasses)
+or, by default, one trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
+
+1. single edit: `Editor.edit` of one latent (two edits, conditioned on a third) + the generator's
+   forward pass at batch 1; p50/p95 over 300 runs after 20 warm-ups. Also with `render`'s bicubic
+   upscale to 256 px.
+2. `fit_directions` with N samples and three attributes (InterFaceGAN SVM), end to end, with the
+   time split into render + score and the three SVM fits.
+3. `latentkit edit`'s loop for --batch-images seeds: edit + export_image (render, watermark, PNG
+   encode with manifest, C2PA signature, atomic write); images/s and the time of each stage, measured
+   by wrapping the stage functions inside latentkit.provenance.export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(ms, n=100)
+    return {"p50_ms": round(statistics.median(ms), 3), "p95_ms": round(q[94], 3)}
+
+
+def make_bundle(root: Path):
+    from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=64, ngf=64, latent_dim=128)
+    return load_bundle(save_bundle(root / "g64", build_generator(cfg), cfg))
+
+
+def make_predictor(path: str | None):
+    from latentkit.data import load_dataset
+    from latentkit.metrics.features import load_feature_net, train_feature_net
+
+    if path:
+        return load_feature_net(path)[0]
+    ds = load_dataset("faces", size=64, n=256, seed=0)
+    net, _ = train_feature_net(ds, ["smile", "age", "glasses"], steps=20, batch_size=64, progress=False)
+    return net
+
+
+def bench_single_edit(editor) -> dict:
+    z = editor.sample(0)
+    gen = editor.bundle.generator
+    edits = {"smile": 1.5, "age": -1.0}
+
+    def edit_forward():
+        z2 = editor.edit(z, edits, conditional=["glasses"])
+        with torch.inference_mode():
+            gen(torch.from_numpy(z2)[None])
+
+    def edit_render():
+        editor.render(editor.edit(z, edits, conditional=["glasses"]), size=256)
+
+    out = {}
+    for name, fn in (("edit_plus_forward", edit_forward), ("edit_plus_render_256", edit_render)):
+        for _ in range(20):
+            fn()
+        ms = []
+        for _ in range(300):
+            t = time.perf_counter()
+            fn()
+            ms.append(1000 * (time.perf_counter() - t))
+        out[name] = _percentiles(ms)
+    return out
+
+
+def bench_fit(bundle, predictor, samples: int) -> dict:
+    from latentkit.latent import directions as dmod
+
+    timings: dict[str, float] = defaultdict(float)
+    score, finder = dmod.score_latents, dmod.make_finder
+
+    def timed_score(*a, **k):
+        t = time.perf_counter()
+        r = score(*a, **k)
+        timings["render_and_score_s"] += time.perf_counter() - t
+        return r
+
+    class TimedFinder:
+        def __init__(self, f):
+            self.f = f
+
+        def fit(self, z, s):
+            t = time.perf_counter()
+            self.f.fit(z, s)
+            timings["svm_fits_s"] += time.perf_counter() - t
+            return self.f
+
+    dmod.score_latents = timed_score
+    dmod.make_finder = lambda *a, **k: TimedFinder(finder(*a, **k))
+    try:
+        t = time.perf_counter()
+        found = dmod.fit_directions(
+            bundle, predictor, ["smile", "age", "glasses"], samples=samples, progress=False
+        )
+        total = time.perf_counter() - t
+    finally:
+        dmod.score_latents, dmod.make_finder = score, finder
+    return {
+        "samples": samples,
+        "total_s": round(total, 2),
+        **{k: round(v, 2) for k, v in timings.items()},
+        "validation": {k: d.meta["validation"] for k, d in found.items()},
+    }
+
+
+def bench_batch_export(editor, n: int, out: Path) -> dict:
+    import latentkit.provenance.export as ex
+    from latentkit.provenance.keys import init_keys, load_identity
+
+    identity = load_identity(init_keys(out / "keys") / "signer-chain.pem", out / "keys" / "signer-key.pem")
+    stages = {
+        "render": "render",
+        "watermark": "embed_watermark",
+        "png_encode": "encode_image",
+        "c2pa_sign": "sign_c2pa",
+        "decode_check": "decode_bytes",
+        "write": "write_bytes",
+    }
+    spent: dict[str, float] = defaultdict(float)
+    originals = {name: getattr(ex, fn) for name, fn in stages.items()}
+
+    def wrap(name, fn):
+        def timed(*a, **k):
+            t = time.perf_counter()
+            r = fn(*a, **k)
+            spent[name] += time.perf_counter() - t
+            return r
+
+        return timed
+
+    for name, fn in originals.items():
+        setattr(ex, stages[name], wrap(name, fn))
+    edits = {"smile": 1.5, "age": -1.0}
+    record = editor.edit_record(edits, ["glasses"])
+    try:
+        t0 = time.perf_counter()
+        for seed in range(n):
+            t = time.perf_counter()
+            z = editor.edit(editor.sample(seed), edits, conditional=["glasses"])
+            spent["sample_and_edit"] += time.perf_counter() - t
+            editor.export(
+                z, out / "images", f"seed{seed:04d}.png", seed=seed, edits=record, identity=identity
+            )
+        total = time.perf_counter() - t0
+    finally:
+        for name, fn in originals.items():
+            setattr(ex, stages[name], fn)
+    other = total - sum(spent.values())  # manifest building, hashing, checks
+    return {
+        "images": n,
+        "total_s": round(total, 2),
+        "images_per_s": round(n / total, 1),
+        "ms_per_image": {k: round(1000 * v / n, 2) for k, v in {**spent, "other": other}.items()},
+        "mean_file_kb": round(sum(p.stat().st_size for p in (out / "images").iterdir()) / n / 1024, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--samples", type=int, default=20_000)
+    p.add_argument("--batch-images", type=int, default=1000)
+    p.add_argument("--predictor")
+    p.add_argument("--json")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from latentkit.latent.directions import fit_directions, save_directions
+    from latentkit.latent.editor import Editor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["LATENTKIT_HOME"] = str(root)
+        bundle = make_bundle(root)
+        predictor = make_predictor(args.predictor)
+        results = {"threads": args.threads, "torch": torch.__version__}
+        results["directions_fit"] = bench_fit(bundle, predictor, args.samples)
+        print("directions fit:", json.dumps(results["directions_fit"]))
+        save_directions(
+            bundle, fit_directions(bundle, predictor, ["smile", "age", "glasses"], 2000, progress=False)
+        )
+        editor = Editor(bundle)
+        results["single_edit"] = bench_single_edit(editor)
+        print("single edit:", json.dumps(results["single_edit"]))
+        results["batch_export"] = bench_batch_export(editor, args.batch_images, root)
+        print("batch export:", json.dumps(results["batch_export"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

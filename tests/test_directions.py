@@ -1,0 +1,333 @@
+"""Directions: estimators recover planted attributes, conditioning, SeFa/GANSpace, directions.json."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from latentkit.errors import LatentkitError
+from latentkit.latent.directions import (
+    Direction,
+    GANSpacePCA,
+    LogisticDirection,
+    RidgeDirection,
+    SeFa,
+    SVMDirection,
+    condition,
+    fit_directions,
+    get_direction,
+    load_directions,
+    make_finder,
+    save_directions,
+)
+from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+
+
+def planted(n=20_000, d=16, noise=0.1, offset=0.0, seed=0):
+    """z ~ N(0, I) (n, d), a unit direction w, and scores z @ w + offset + noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d))
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    return z, w, z @ w + offset + noise * rng.standard_normal(n)
+
+
+def cosine(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("method", ["svm", "svc", "logistic", "ridge"])
+def test_each_method_recovers_a_planted_linear_attribute(method):
+    z, w, scores = planted()
+    finder = make_finder(method).fit(z, scores)
+    assert cosine(finder.direction_, w) > 0.99
+    assert np.linalg.norm(finder.direction_) == pytest.approx(1.0, abs=1e-12)
+    assert finder.validation_ > (0.95 if method in ("svm", "svc") else 0.9)
+    assert finder.n_samples_ == 20_000
+
+
+def test_svm_follows_interfacegan_protocol_top_and_bottom_two_percent_70_30():
+    z, _, scores = planted()
+    finder = SVMDirection().fit(z, scores)
+    # 2% of 20,000 from each end = 800 samples; 70% of them train the SVM
+    assert finder.n_fit_ == 560
+    info = finder.info()
+    assert info["method"] == "svm" and info["ratio"] == 0.02 and info["metric"] == "accuracy"
+    assert info["validation"] == pytest.approx(finder.validation_, abs=1e-6)
+    assert finder.score(z, scores) == 1.0
+
+
+def test_intercept_puts_the_boundary_at_the_median_score_not_the_origin():
+    # scores are shifted so the median sits at z @ w = -1.0: the boundary must move with it
+    z, w, scores = planted(noise=0.05)
+    shifted = scores - np.median(scores)
+    z_moved = z + 1.0 * w  # every latent 1 unit further along w than its score says
+    for finder in (LogisticDirection(), RidgeDirection()):
+        finder.fit(z_moved, shifted)
+        assert finder.intercept_ == pytest.approx(-1.0, abs=0.05)
+        assert np.median(finder.distance(z_moved)) == pytest.approx(0.0, abs=0.05)
+
+
+def test_ridge_slope_is_score_per_unit_of_z_and_predict_matches():
+    z, _, scores = planted(noise=0.01)
+    ridge = RidgeDirection().fit(z, 3.0 * scores + 2.0)
+    assert ridge.slope_ == pytest.approx(3.0, rel=0.01)
+    assert ridge.center_ == pytest.approx(2.0, abs=0.1)
+    assert ridge.validation_ > 0.999
+    np.testing.assert_allclose(ridge.predict(z[:5]), 3.0 * scores[:5] + 2.0, atol=0.1)
+
+
+def test_logistic_on_binary_labels_with_threshold_half():
+    z, w, scores = planted(n=5000)
+    labels = (scores > 0).astype(float)
+    finder = LogisticDirection(threshold=0.5).fit(z, labels)
+    assert cosine(finder.direction_, w) > 0.99
+    assert finder.threshold_ == 0.5
+
+
+def test_svm_refuses_too_few_samples_per_side_and_nan_scores():
+    z, _, scores = planted(n=100)
+    with pytest.raises(LatentkitError, match="per side"):
+        SVMDirection(ratio=0.02).fit(z, scores)
+    scores[3] = np.nan
+    with pytest.raises(LatentkitError, match="NaN"):
+        RidgeDirection().fit(z, scores)
+    with pytest.raises(LatentkitError, match="svm, svc, logistic, ridge"):
+        make_finder("pca")
+
+
+# --- conditioning ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_conditioned_direction_is_unit_and_orthogonal_to_every_condition(k):
+    rng = np.random.default_rng(k)
+    d = rng.standard_normal(32)
+    others = rng.standard_normal((k, 32))
+    c = condition(d, others)
+    assert np.linalg.norm(c) == pytest.approx(1.0, abs=1e-12)
+    for o in others:
+        assert abs(c @ o) < 1e-10
+    assert c @ d > 0  # still points the same way
+
+
+def test_interfacegan_closed_form_for_two_conditions_equals_least_squares():
+    rng = np.random.default_rng(0)
+    d, c1, c2 = rng.standard_normal((3, 16))
+    closed = condition(d, [c1, c2])
+    basis = np.stack([c1, c2]).T
+    coef, *_ = np.linalg.lstsq(basis, d, rcond=None)
+    lstsq = d - basis @ coef
+    np.testing.assert_allclose(closed, lstsq / np.linalg.norm(lstsq), atol=1e-12)
+
+
+def test_condition_on_an_orthogonal_direction_changes_nothing():
+    d = np.array([1.0, 0, 0, 0])
+    np.testing.assert_allclose(condition(d, [np.array([0, 1.0, 0, 0])]), d)
+
+
+def test_condition_on_its_own_span_is_an_error():
+    d = np.array([1.0, 1.0, 0.0])
+    with pytest.raises(LatentkitError, match="span"):
+        condition(d, [[1.0, 0, 0], [0, 1.0, 0]])
+
+
+# --- unsupervised ----------------------------------------------------------------------------------
+
+
+def test_sefa_components_are_eigenvectors_of_ata_largest_first():
+    torch.manual_seed(0)
+    g = build_generator(ModelConfig(resolution=32, ngf=8, latent_dim=16)).eval()
+    w = g.first_layer_weight()
+    assert tuple(w.shape) == (16, 32, 4, 4)
+    sefa = SeFa(n_components=4).fit(w)
+    a = w.double().flatten(1).T.numpy()  # (512, 16)
+    for v, lam in zip(sefa.components_, sefa.eigenvalues_, strict=True):
+        np.testing.assert_allclose(a.T @ a @ v, lam * v, atol=1e-9)
+    assert list(sefa.eigenvalues_) == sorted(sefa.eigenvalues_, reverse=True)
+    # the first direction moves the first layer's output the most of any unit vector
+    *_, vt = np.linalg.svd(a, full_matrices=False)
+    assert abs(sefa.components_[0] @ vt[0]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_ganspace_pca_finds_the_latent_direction_of_largest_activation_variance():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3000, 8))
+    # activations = M z with singular values 5, 3, 1, ... along known right singular vectors
+    u, _ = np.linalg.qr(rng.standard_normal((40, 8)))
+    v, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    m = u @ np.diag([5.0, 3.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]) @ v.T
+    pca = GANSpacePCA(n_components=3).fit(z, z @ m.T)
+    for i in range(3):
+        assert abs(cosine(pca.components_[i], v[:, i])) > 0.99
+    assert pca.explained_variance_ratio_[0] > pca.explained_variance_ratio_[1]
+
+
+# --- directions.json -------------------------------------------------------------------------------
+
+
+def _tiny(path, seed):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    return load_bundle(save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}"))
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return _tiny(tmp_path / "tiny", seed=0)
+
+
+def _unit(seed, d=16):
+    v = np.random.default_rng(seed).standard_normal(d)
+    return v / np.linalg.norm(v)
+
+
+def test_directions_file_round_trips_vectors_intercepts_and_metadata(bundle):
+    dirs = {"smile": Direction("smile", _unit(1), 0.25, {"kind": "supervised", "validation": 0.97})}
+    path = save_directions(bundle, dirs)
+    assert path == bundle.path / "directions.json"
+    doc = json.loads(path.read_text())
+    assert doc["model"]["weights_sha256"] == bundle.weights_sha256
+    loaded = load_directions(bundle)
+    np.testing.assert_array_equal(loaded["smile"].vector, dirs["smile"].vector)
+    assert loaded["smile"].intercept == 0.25 and loaded["smile"].meta["validation"] == 0.97
+
+
+def test_saving_merges_by_name_with_the_existing_file(bundle):
+    save_directions(bundle, {"smile": Direction("smile", _unit(1)), "age": Direction("age", _unit(2))})
+    save_directions(bundle, {"smile": Direction("smile", _unit(3))})
+    loaded = load_directions(bundle)
+    assert set(loaded) == {"smile", "age"}
+    np.testing.assert_allclose(loaded["smile"].vector, _unit(3))
+
+
+def test_directions_file_of_another_model_is_rejected(bundle, tmp_path):
+    other = _tiny(tmp_path / "other", seed=1)
+    save_directions(other, {"smile": Direction("smile", _unit(1))}, path=bundle.path / "directions.json")
+    with pytest.raises(LatentkitError, match="another model"):
+        load_directions(bundle)
+
+
+@pytest.mark.parametrize(
+    ("vector", "message"),
+    [([0.5] * 4, "has 4 values, the model's z has 16"), ([float("nan")] * 16, "NaN"), ([1.0] * 16, "norm 4")],
+)
+def test_bad_vectors_in_the_directions_file_name_the_direction(bundle, vector, message):
+    save_directions(bundle, {"smile": Direction("smile", _unit(1))})
+    path = bundle.path / "directions.json"
+    doc = json.loads(path.read_text())
+    doc["directions"]["smile"]["vector"] = vector
+    path.write_text(json.dumps(doc))
+    with pytest.raises(LatentkitError, match=f"direction 'smile'.*{message}"):
+        load_directions(bundle)
+
+
+def test_missing_directions_file_says_how_to_make_one(bundle):
+    with pytest.raises(LatentkitError, match="directions fit"):
+        load_directions(bundle)
+
+
+def test_unknown_direction_name_lists_the_known_ones():
+    dirs = {"smile": Direction("smile", _unit(1)), "age": Direction("age", _unit(2))}
+    with pytest.raises(LatentkitError, match="unknown direction 'smiel'; known directions: smile, age"):
+        get_direction(dirs, "smiel")
+
+
+# --- the fitting pipeline --------------------------------------------------------------------------
+
+
+class PlantedPredictor(torch.nn.Module):
+    """A stand-in attribute predictor: 'bright' = mean pixel (continuous), 'red' = red > green (binary)."""
+
+    channels = 3
+
+    def __init__(self):
+        super().__init__()
+        from latentkit.metrics.features import AttributeSpec
+
+        self.attributes = [AttributeSpec("bright", "continuous"), AttributeSpec("red", "binary")]
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def predict(self, x):
+        red = x[:, 0].mean(dim=(1, 2)) - x[:, 1].mean(dim=(1, 2))
+        return {"bright": x.mean(dim=(1, 2, 3)), "red": torch.sigmoid(50 * red)}
+
+    def features(self, x):
+        return x.mean(dim=(2, 3))
+
+
+class LinearGenerator(torch.nn.Module):
+    """A planted generator: images = 0.1 * z @ A; 'bright' (mean pixel) is linear in z along A's row means."""
+
+    def __init__(self, dim=16, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.a = torch.nn.Parameter(torch.randn(dim, 3 * 32 * 32, generator=g), requires_grad=False)
+
+    def forward(self, z):
+        return 0.1 * (z @ self.a).reshape(-1, 3, 32, 32)
+
+    def planted(self):
+        w = self.a.mean(dim=1).double().numpy()
+        return w / np.linalg.norm(w)
+
+
+@pytest.fixture
+def planted_bundle(tmp_path):
+    from latentkit.models import Bundle
+
+    cfg = ModelConfig(resolution=32, latent_dim=16)
+    return Bundle(tmp_path, cfg, LinearGenerator().eval(), "planted", weights_sha256="0" * 64)
+
+
+@pytest.mark.parametrize("method", ["svm", "logistic", "ridge"])
+def test_fit_directions_recovers_the_attribute_planted_in_a_generator(planted_bundle, method):
+    found = fit_directions(planted_bundle, PlantedPredictor(), ["bright"], method=method, progress=False)
+    d = found["bright"]
+    assert cosine(d.vector, planted_bundle.generator.planted()) > 0.99
+    m = d.meta
+    assert m["kind"] == "supervised" and m["method"] == method and m["n_samples"] == 20_000
+    assert m["samples_seed"] == 0 and m["validation"] > 0.95
+
+
+def test_fit_directions_is_seeded_and_adds_pca_and_sefa_for_a_dcgan(bundle):
+    found = fit_directions(
+        bundle, PlantedPredictor(), ["bright", "red"], samples=500, pca=2, sefa=2, progress=False
+    )
+    assert list(found) == ["bright", "red", "pca0", "pca1", "sefa0", "sefa1"]
+    assert found["pca0"].meta["kind"] == "pca" and found["sefa1"].meta["kind"] == "sefa"
+    again = fit_directions(bundle, PlantedPredictor(), ["bright"], samples=500, progress=False)
+    np.testing.assert_array_equal(again["bright"].vector, found["bright"].vector)
+
+
+def test_fit_directions_rejects_unknown_and_categorical_attributes(bundle):
+    with pytest.raises(LatentkitError, match="no attribute 'smile' \\(it predicts bright, red\\)"):
+        fit_directions(bundle, PlantedPredictor(), ["smile"], samples=100, progress=False)
+    pred = PlantedPredictor()
+    pred.attributes[1].kind = "categorical"
+    with pytest.raises(LatentkitError, match="categorical"):
+        fit_directions(bundle, pred, ["red"], samples=100, progress=False)
+
+
+# --- report numbers --------------------------------------------------------------------------------
+
+
+def test_summarise_measures_slope_monotonicity_drift_and_per_sample_side_effects():
+    from latentkit.latent.report import summarise
+
+    strengths = np.linspace(-2, 2, 5)
+    n = 4
+    base = {"target": np.zeros(n), "hue": np.array([1.0, -1.0, 1.0, -1.0])}  # hue std 1
+    # target rises 0.5 per unit for every sample except the last, which dips once;
+    # hue moves +1 per unit for half the samples and -1 for the other half: mean slope 0
+    target = 0.5 * strengths[:, None] * np.ones((1, n))
+    target[3, 3] = target[1, 3]
+    hue = base["hue"][None] + strengths[:, None] * np.array([1.0, 1.0, -1.0, -1.0])[None]
+    feats = np.repeat(strengths[:, None, None], n, axis=1) * np.ones((1, 1, 3))
+    r = summarise({"target": target, "hue": hue}, feats, strengths, base, np.zeros((n, 3)), 2.0, "target")
+    assert r["slope"]["hue"] == pytest.approx(0.0, abs=1e-12)
+    assert r["mean_abs_change"]["hue"] == pytest.approx(2.0)  # |+-2| at both ends, in stds
+    assert r["monotonicity"] == 0.75
+    # features move |s| * sqrt(3) from the unedited ones; drift is that over the spread of 2.0
+    np.testing.assert_allclose(r["identity_drift"], np.abs(strengths) * np.sqrt(3) / 2.0)
