@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test test-slow lint format bench figures clean
+.PHONY: run test test-slow lint format bench figures clean browser
 
 # Install the package (editable) with its test extras into .venv, again whenever pyproject changes.
 # pip resolves torch/torchvision from the machine's local wheels; uv/poetry would download gigabytes.
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/latentkit data preview --dataset faces --size 64 --n 64 --scale 2 --out out/faces_preview.png
 
+## browser: Debian's chromium for the editor's browser tests (Playwright never downloads one)
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && S= || S=sudo; \
+		$$S apt-get update && $$S apt-get install -y chromium; }
+
 ## test: lint, then the test suite (everything not marked slow)
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -m "not slow" -q
 
 ## test-slow: the heavier checks (fault injection, long sweeps)
