@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-## run: a short end-to-end demo on the built-in faces (the editor replaces it once it exists)
+## run: the editor on the shipped model, at http://127.0.0.1:7860
 run: $(STAMP)
-	$(BIN)/latentkit data preview --dataset faces --size 64 --n 64 --scale 2 --out out/faces_preview.png
+	$(BIN)/latentkit editor --model pretrained/faces32
 
 ## browser: Debian's chromium for the editor's browser tests (Playwright never downloads one)
 browser:

@@ -54,6 +54,14 @@ def save_figure(path: str | os.PathLike, img: Image.Image) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def save_preview_gif(path: str | os.PathLike, frames: Sequence[np.ndarray], ms_per_frame: int = 80) -> None:
+    """Frames (H, W, 3) uint8 as a looping, palette-quantised GIF for the screen (unsigned preview)."""
+    images = [Image.fromarray(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    write_bytes(path, buf.getvalue())
+
+
 def points_figure(points: np.ndarray, size: int = 256, extent: float = 1.5) -> Image.Image:
     """Scatter (N, 2) points into a square image covering [-extent, extent]^2 (a quick 2D preview)."""
     img = Image.new("RGB", (size, size), (255, 255, 255))

@@ -1,0 +1,1 @@
+"""Runnable apps of the repository; their code lives in the `latentkit` package (see latentkit.app)."""

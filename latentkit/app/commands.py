@@ -1,0 +1,53 @@
+"""CLI subcommand of the app: `latentkit editor [--model BUNDLE] [--host 127.0.0.1] [--port 7860] [--share]`.
+
+`add_commands(subparsers)` is called by `latentkit.cli.build_parser`. gradio is imported only when
+the command runs, so `latentkit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from latentkit.errors import LatentkitError
+
+
+def default_model() -> Path:
+    """The shipped pretrained model: the first bundle in the repository's pretrained/ folder."""
+    from latentkit.provenance.reproduce import PRETRAINED
+
+    bundles = sorted(p for p in PRETRAINED.glob("*") if (p / "config.json").is_file())
+    if not bundles:
+        raise LatentkitError(
+            f"no pretrained model in {PRETRAINED}; pass --model BUNDLE (bundle or run folder)"
+        )
+    return bundles[0]
+
+
+def run_editor(args: argparse.Namespace) -> int:
+    """Serve the editor until interrupted (Ctrl-C)."""
+    from latentkit.app import launch
+
+    model = args.model or default_model()
+    launch(model, host=args.host, port=args.port, share=args.share, directions_file=args.directions_file)
+    return 0
+
+
+def editor_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The editor's options, shared by `latentkit editor` and `python apps/editor.py`."""
+    p.add_argument("--model", help="bundle or run folder (default: the shipped pretrained model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it to the network")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument(
+        "--directions-file", help="where custom directions are saved (default: your latentkit folder)"
+    )
+    p.set_defaults(func=run_editor)
+    return p
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the `editor` subcommand to `sub`."""
+    editor_arguments(
+        sub.add_parser("editor", help="open the latent editor in the browser (a local Gradio app)")
+    )

@@ -1,0 +1,234 @@
+"""The Interpolate tab: keyframes from seeds, the Edit tab or a latents file; lerp/slerp; GIF preview.
+
+The animation a user downloads is a zip of signed PNG frames written by the export path, like
+`latentkit interpolate`: a GIF cannot carry latentkit's per-image manifest and signature, so the
+GIF here is an on-screen preview only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from latentkit.app.core import EditorApp, guarded
+from latentkit.app.edit_tab import EditControls
+from latentkit.app.media import upscale, verify_summary, write_gif, write_zip
+from latentkit.app.state import UI_MAX_SEED, Keyframe, Session
+from latentkit.app.widgets import check_size, checked_upload, export_panel
+from latentkit.errors import LatentkitError
+from latentkit.latent import keyframe_path, lerp, parse_seeds, slerp
+from latentkit.latent.editor import load_latents
+
+MAX_KEYFRAMES = 8
+MAX_FRAMES = 241  # path length cap: (K - 1) * frames + 1, e.g. 8 keyframes x 30 frames
+GIF_SIDE = 192  # px
+
+
+def keyframe_gallery(app: EditorApp, s: Session) -> list[tuple[np.ndarray, str]]:
+    return [(app.thumb(k.z), f"{i + 1}: {k.label}") for i, k in enumerate(s.keyframes)]
+
+
+def check_room(s: Session, n: int) -> None:
+    """Refuse to add n keyframes beyond MAX_KEYFRAMES (before any work is done for them)."""
+    if len(s.keyframes) + n > MAX_KEYFRAMES:
+        raise LatentkitError(
+            f"keyframes: {len(s.keyframes)} + {n} is more than {MAX_KEYFRAMES}; clear some first"
+        )
+
+
+def add_keyframes(s: Session, new: list[Keyframe]) -> None:
+    check_room(s, len(new))
+    s.keyframes = [*s.keyframes, *new]
+
+
+def path_of(s: Session, method: str, frames: int, loop: bool) -> tuple[np.ndarray, list[tuple[int, float]]]:
+    """The interpolation path (M, D) through the session's keyframes and each row's (segment, t)."""
+    if len(s.keyframes) < 2:
+        raise LatentkitError("interpolate: add at least 2 keyframes first")
+    if method not in ("slerp", "lerp"):
+        raise LatentkitError(f"interpolation method {method!r}: choose slerp or lerp")
+    frames = int(frames)
+    if not 1 <= frames <= 30:
+        raise LatentkitError(f"frames per transition {frames}: must be 1 to 30")
+    length = (len(s.keyframes) - (0 if loop else 1)) * frames + (0 if loop else 1)
+    if length > MAX_FRAMES:
+        raise LatentkitError(
+            f"interpolate: {length} frames is over {MAX_FRAMES}; use fewer frames or keyframes"
+        )
+    return keyframe_path(np.stack([k.z for k in s.keyframes]), frames, method, loop=bool(loop))
+
+
+def point_at(s: Session, method: str, loop: bool, t: float) -> np.ndarray:
+    """The latent at fraction t in [0, 1] of the whole path (equal time per transition): (D,)."""
+    if len(s.keyframes) < 2:
+        raise LatentkitError("interpolate: add at least 2 keyframes first")
+    t = float(t)
+    if not 0.0 <= t <= 1.0:
+        raise LatentkitError(f"t {t}: must be between 0 and 1")
+    keys = [k.z for k in s.keyframes] + ([s.keyframes[0].z] if loop else [])
+    segments = len(keys) - 1
+    seg = min(int(t * segments), segments - 1)
+    local = t * segments - seg
+    return (slerp if method == "slerp" else lerp)(keys[seg], keys[seg + 1], local)
+
+
+def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
+    gr.Markdown(
+        "**1. Choose two or more keyframes**: seeds, the Edit tab's face, or a latents file.  "
+        "**2. Make the animation** and scrub with *t*.  **3. Export** the frames as signed PNGs (zip)."
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            with gr.Row():
+                seeds = gr.Textbox("0, 1", label="Seeds", placeholder="e.g. 3, 7, 11", scale=3)
+                add_seeds = gr.Button("Add seeds", scale=1, elem_id="add_seeds")
+            with gr.Row():
+                add_face = gr.Button("Add the Edit tab's face", size="sm")
+                clear = gr.Button("Clear keyframes", size="sm")
+            upload = gr.File(
+                label="Add latents from a file (.npy / .json, one row per keyframe)",
+                file_types=[".npy", ".json"],
+                type="filepath",
+                height=150,
+            )
+            keys = gr.Gallery(
+                label="Keyframes",
+                format="png",
+                columns=4,
+                height=260,
+                allow_preview=False,
+                elem_id="keyframes",
+                buttons=[],
+            )
+        with gr.Column(scale=5, min_width=320):
+            with gr.Row():
+                method = gr.Radio(
+                    ["slerp", "lerp"],
+                    value="slerp",
+                    label="Method",
+                    info="slerp keeps Gaussian latents' norm; lerp dips mid-way",
+                )
+                frames = gr.Slider(1, 30, 8, step=1, label="Frames per transition")
+                loop = gr.Checkbox(False, label="Loop back to the first")
+            make = gr.Button("Make animation", variant="primary", elem_id="animate")
+            with gr.Row():
+                gif = gr.Image(
+                    label="Preview (GIF, not signed)",
+                    type="filepath",
+                    height=260,
+                    interactive=False,
+                    buttons=["fullscreen"],
+                    elem_id="gif",
+                    elem_classes="pixelated",
+                )
+                frame = gr.Image(
+                    label="Frame at t",
+                    height=260,
+                    format="png",
+                    interactive=False,
+                    buttons=["fullscreen"],
+                    elem_id="frame",
+                    elem_classes="pixelated",
+                )
+            t = gr.Slider(0.0, 1.0, 0.0, step=0.01, label="t along the path", elem_id="t")
+    size, export, out, report = export_panel("Export frames (zip of signed PNGs)", "export_frames")
+
+    st = c.state
+    heavy = {"concurrency_id": "heavy", "concurrency_limit": 1}
+
+    @guarded
+    def on_add_seeds(s: Session, text, psi):
+        seeds = parse_seeds(str(text or ""))
+        if any(seed > UI_MAX_SEED for seed in seeds):
+            raise LatentkitError(f"seeds {text!r}: the app takes seeds up to {UI_MAX_SEED}")
+        check_room(s, len(seeds))
+        editor, psi = app.editor(), float(psi)
+        add_keyframes(
+            s, [Keyframe(f"seed {x}", editor.sample(x, psi), {"seed": x, "psi": psi}) for x in seeds]
+        )
+        return keyframe_gallery(app, s)
+
+    @guarded
+    def on_add_face(s: Session):
+        snap = s.now
+        z, edits, held = app.edited(s, snap)
+        where = (
+            {"seed": snap.seed, "psi": snap.psi} if snap.seed is not None else {"latent_file": snap.source}
+        )
+        label = snap.source + "".join(f" {n}{v:+.1f}" for n, v in edits.items())
+        add_keyframes(s, [Keyframe(label, z, {**where, "edits": app.record(s, snap, edits, held)})])
+        return keyframe_gallery(app, s)
+
+    @guarded
+    def on_upload(s: Session, path):
+        if not path:
+            return gr.skip()
+        rows = load_latents(checked_upload(path, (".npy", ".json")), app.dim)
+        check_room(s, len(rows))
+        name = Path(path).name
+        add_keyframes(
+            s, [Keyframe(f"{name}[{i}]", z, {"latent_file": name, "index": i}) for i, z in enumerate(rows)]
+        )
+        return keyframe_gallery(app, s)
+
+    @guarded
+    def on_clear(s: Session):
+        s.keyframes = []
+        return [], None
+
+    @guarded
+    def on_make(s: Session, method, n, looped, progress=gr.Progress()):  # noqa: B008
+        path, _ = path_of(s, method, n, looped)
+        images = [upscale(app.preview(z), GIF_SIDE) for z in progress.tqdm(path, desc="rendering frames")]
+        return str(write_gif(app.fresh_folder() / "preview.gif", images)), 0.0, images[0]
+
+    @guarded
+    def on_t(s: Session, method, looped, value):
+        if len(s.keyframes) < 2:
+            return gr.skip()
+        return app.preview(point_at(s, method, bool(looped), value))
+
+    @guarded
+    def on_export(s: Session, method, n, looped, size, progress=gr.Progress()):  # noqa: B008
+        size = check_size(size)
+        path, where = path_of(s, method, n, looped)
+        records = [k.record for k in s.keyframes]
+        folder, files = app.fresh_folder(), []
+        for i, (z, (seg, t_)) in enumerate(
+            progress.tqdm(list(zip(path, where, strict=True)), desc="exporting")
+        ):
+            record = {
+                "method": method,
+                "endpoints": [records[seg], records[(seg + 1) % len(records)]],
+                "t": t_,
+                "frame": i,
+                "frames": len(path),
+            }
+            files.append(app.export(z, folder / "frames", f"frame{i:04d}.png", size, interpolation=record))
+        zipped = write_zip(folder / "interpolation.zip", files)
+        good = sum(verify_summary(f)[0] for f in files)
+        _, first = verify_summary(files[0])
+        head = f"**{good} of {len(files)} frames verified.** First frame:\n\n"
+        return str(zipped), head + first
+
+    add_seeds.click(on_add_seeds, [st, seeds, c.psi], [keys], api_name="keyframes_add_seeds")
+    seeds.submit(on_add_seeds, [st, seeds, c.psi], [keys], api_visibility="private")
+    add_face.click(on_add_face, [st], [keys], api_name="keyframes_add_face")
+    upload.upload(on_upload, [st, upload], [keys], api_name="keyframes_upload")
+    clear.click(on_clear, [st], [keys, gif], api_name="keyframes_clear")
+    make.click(on_make, [st, method, frames, loop], [gif, t, frame], api_name="interpolate", **heavy)
+    t.change(
+        on_t,
+        [st, method, loop, t],
+        [frame],
+        api_name="interpolate_t",
+        trigger_mode="always_last",
+        show_progress="hidden",
+        concurrency_id="render",
+        concurrency_limit=2,
+    )
+    export.click(
+        on_export, [st, method, frames, loop, size], [out, report], api_name="interpolate_export", **heavy
+    )
