@@ -12,19 +12,9 @@ from PIL import Image
 from test_app_api import free_port, tiny_bundle
 from test_app_api import pytestmark as api_marks
 
+from latentkit.app.browser import CHROMIUM, FLAGS
 from latentkit.provenance import init_keys
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 pytestmark = [
     *api_marks,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: run `make browser`"),

@@ -197,9 +197,8 @@ def prepare_run(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
     if not (out / "config.json").exists():
         raise LatentkitError(f"{out}: no config.json, so nothing to resume (start it without --resume)")
     from latentkit.io import read_json
-    from latentkit.train.config import TrainConfig as TC
 
-    saved = TC.from_dict(read_json(out / "config.json"), source=str(out / "config.json")).validate()
+    saved = TrainConfig.from_dict(read_json(out / "config.json"), source=str(out / "config.json")).validate()
     for name in ("steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
         setattr(saved, name, getattr(cfg, name))
     return saved.validate()
