@@ -4,4 +4,12 @@ from latentkit.errors import LatentkitError
 
 __version__ = "0.1.0"
 
-__all__ = ["LatentkitError", "__version__"]
+
+def load_pretrained(name: str = "faces64", device: str = "cpu"):
+    """The shipped model `name` as a loaded `Bundle` (see `latentkit.models.pretrained`)."""
+    from latentkit.models.pretrained import load_pretrained as load
+
+    return load(name, device)
+
+
+__all__ = ["LatentkitError", "__version__", "load_pretrained"]

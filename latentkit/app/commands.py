@@ -13,15 +13,15 @@ from latentkit.errors import LatentkitError
 
 
 def default_model() -> Path:
-    """The shipped pretrained model: the first bundle in the repository's pretrained/ folder."""
-    from latentkit.provenance.reproduce import PRETRAINED
+    """The shipped pretrained model: faces64, else the first one shipped."""
+    from latentkit.models.pretrained import DEFAULT, list_pretrained, pretrained_path
 
-    bundles = sorted(p for p in PRETRAINED.glob("*") if (p / "config.json").is_file())
-    if not bundles:
+    names = list_pretrained()
+    if not names:
         raise LatentkitError(
-            f"no pretrained model in {PRETRAINED}; pass --model BUNDLE (bundle or run folder)"
+            "no pretrained model in this installation; pass --model BUNDLE (bundle or run folder)"
         )
-    return bundles[0]
+    return pretrained_path(DEFAULT if DEFAULT in names else names[0])
 
 
 def run_editor(args: argparse.Namespace) -> int:

@@ -95,10 +95,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         tensors = safetensors.torch.load(weights_bytes)
     except Exception as e:  # safetensors raises its own error type for truncated/garbled files
         raise LatentkitError(f"{path / WEIGHTS_FILE}: not a valid safetensors file ({e})") from None
+    # Shapes first, on the meta device: a config claiming a huge network must not allocate it.
+    _check_tensors(_expected_shapes(cfg), tensors, path / WEIGHTS_FILE)
     generator = build_generator(cfg)
-    _check_tensors(
-        {k: tuple(v.shape) for k, v in generator.state_dict().items()}, tensors, path / WEIGHTS_FILE
-    )
     generator.load_state_dict(tensors)
     return Bundle(
         path=path,
@@ -112,9 +111,16 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
 
 def resolve_bundle_path(path: str | os.PathLike) -> Path:
-    """`path` if it holds config.json + generator.safetensors, else `path/bundle` if that exists."""
+    """`path` if it holds config.json + generator.safetensors, else `path/bundle` if that exists.
+
+    A name that is not a folder but names a shipped model ("faces64") resolves to that model.
+    """
     path = Path(path).expanduser()
     if not path.is_dir():
+        from latentkit.models.pretrained import list_pretrained, pretrained_path
+
+        if str(path) in list_pretrained():  # a shipped model's name, e.g. "faces64"
+            return pretrained_path(str(path))
         raise LatentkitError(f"{path}: bundle folder not found")
     if (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file():
         return path

@@ -1,4 +1,4 @@
-"""Re-create an exported image from its own manifest and check that the pixels come out identical.
+"""Re-create an exported image or animation from its own manifest; check the pixels come out identical.
 
 The manifest holds the exact latent, the model's weight hash, the output size/format/quality and the
 watermark's export id, so re-running `export_image` with them must give the same decoded pixels on
@@ -8,18 +8,18 @@ the same platform and torch version (CPU inference is deterministic there).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import latentkit
 from latentkit.errors import LatentkitError
 from latentkit.models import load_bundle
+from latentkit.models.pretrained import list_pretrained, pretrained_path
 from latentkit.provenance import manifest as mf
+from latentkit.provenance.animation import decode_latents, export_animation
 from latentkit.provenance.export import export_image
 from latentkit.provenance.keys import SigningIdentity
 from latentkit.provenance.verify import verify_image
-
-PRETRAINED = Path(latentkit.__file__).resolve().parent.parent / "pretrained"
 
 
 @dataclass
@@ -50,6 +50,7 @@ def reproduce_image(
     notes = [] if report.verified else [f"the original is not verified: {'; '.join(report.problems())}"]
     out = Path(out)
     output = m["output"]
+    _check_recorded(output, m["watermark"], image)
     fmt = _format_for(out, output["format"])
     bundle = load_bundle(model if model is not None else _default_model(m["model"], image))
     if bundle.weights_sha256 != m["model"].get("weights_sha256"):
@@ -59,37 +60,75 @@ def reproduce_image(
         )
     if bundle.config_sha256 != m["model"].get("config_sha256"):
         notes.append("the bundle's config.json differs from the recorded one (the weights match)")
-    result = export_image(
+    if isinstance(m.get("animation"), dict):
+        result = _reproduce_animation(m, bundle, out, fmt, overwrite, identity)
+    else:
+        result = export_image(
+            bundle,
+            mf.decode_latent(m["latent"]),
+            out.parent,
+            out.name,
+            seed=m["latent"].get("seed"),
+            edits=m.get("edits"),
+            interpolation=m.get("interpolation"),
+            projection=m.get("projection"),
+            size=int(output["width"]),
+            format=fmt,
+            quality=output.get("quality"),
+            overwrite=overwrite,
+            identity=identity,
+            export_id=m["watermark"].get("export_id"),
+        )
+    original, copy = output["pixels_sha256"], result.manifest["output"]["pixels_sha256"]
+    return ReproduceResult(result.path, original == copy, original, copy, notes)
+
+
+def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, identity):
+    """Re-render an animation from its manifest's exact per-frame latents (`animation.latents`)."""
+    anim, output = m["animation"], m["output"]
+    try:
+        fps = float(anim.get("fps"))
+    except (TypeError, ValueError):
+        raise LatentkitError(f"manifest animation.fps {anim.get('fps')!r}: not a number") from None
+    return export_animation(
         bundle,
-        mf.decode_latent(m["latent"]),
+        decode_latents(anim.get("latents") or {}),
         out.parent,
         out.name,
-        seed=m["latent"].get("seed"),
+        fps=fps,
         edits=m.get("edits"),
         interpolation=m.get("interpolation"),
         size=int(output["width"]),
         format=fmt,
-        quality=output.get("quality"),
         overwrite=overwrite,
         identity=identity,
         export_id=m["watermark"].get("export_id"),
     )
-    original, copy = output["pixels_sha256"], result.manifest["output"]["pixels_sha256"]
-    return ReproduceResult(result.path, original == copy, original, copy, notes)
 
 
 def _format_for(out: Path, recorded: str) -> str:
     """The recorded format, after checking that --out's suffix names it (JPEG/WebP pixels are lossy)."""
     suffix = out.suffix.lower()
-    wanted = {"png": ".png", "jpeg": ".jpg or .jpeg", "webp": ".webp"}[recorded]
+    names = {"png": ".png", "jpeg": ".jpg or .jpeg", "webp": ".webp", "gif": ".gif", "mp4": ".mp4"}
+    if recorded not in names:
+        raise LatentkitError(f"--out {out}: the original's format {recorded!r} is not one latentkit writes")
+    wanted = names[recorded]
     if suffix not in wanted.split(" or "):
         raise LatentkitError(f"--out {out}: the original is {recorded.upper()}; give a {wanted} name")
     return recorded
 
 
+def _check_recorded(output: dict, watermark: dict, image: str | os.PathLike) -> None:
+    """The manifest values `export_image` is called with, checked so a doctored one is one clear line."""
+    width, export_id = output.get("width"), watermark.get("export_id")
+    if isinstance(width, bool) or not isinstance(width, int):
+        raise LatentkitError(f"{image}: manifest output.width {width!r} is not an integer")
+    if not isinstance(export_id, str) or re.fullmatch(r"[0-9a-f]{6}", export_id) is None:
+        raise LatentkitError(f"{image}: manifest watermark.export_id {export_id!r} is not 6 hex digits")
+
+
 def _default_model(model: dict, image: str | os.PathLike) -> Path:
     name = str(model.get("name", ""))
-    candidate = PRETRAINED / name
-    if name and Path(name).name == name and candidate.is_dir():
-        return candidate
+    if name in list_pretrained():
+        return pretrained_path(name)
     raise LatentkitError(f"{image} was made by model {name!r}; pass --model BUNDLE (its folder)")
