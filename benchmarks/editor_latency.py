@@ -37,6 +37,19 @@ def pct(ms: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):6.1f} ms   p95 {np.percentile(ms, 95):6.1f} ms   (n={len(ms)})"
 
 
+def summary(ms: list[float]) -> dict[str, float]:
+    """p50/p95 in milliseconds and the count, for the --json file."""
+    p50, p95 = (round(float(np.percentile(ms, q)), 2) for q in (50, 95))
+    return {"p50_ms": p50, "p95_ms": p95, "n": len(ms)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (the editor server runs in it), in MiB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 def synthetic_bundle(folder: Path, resolution: int) -> Path:
     """A randomly initialised default DCGAN (ngf 64, 128-d z) with 3 attribute and 7 PCA directions."""
     import torch
@@ -185,6 +198,7 @@ def main() -> int:
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--edits", type=int, default=20, help="edits per user in the load test")
     p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--json", help="also write every figure to this JSON file")
     p.add_argument("--load-client", metavar="URL", help=argparse.SUPPRESS)  # the load test's client process
     p.add_argument("--named", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -202,6 +216,7 @@ def main() -> int:
     model = args.model or synthetic_bundle(tmp / "model", args.resolution)
     demo = launch(model, port=free_port(), prevent_thread_lock=True, quiet=True)
     app, errors = demo.editor_app, -1
+    results: dict = {"model": app.bundle.name, "resolution": app.res, "load_average": os.getloadavg()[0]}
     print(
         f"model {app.bundle.name}: {app.res} px, {app.dim}-d z, {sum(s.name is not None for s in app.slots)} "
         f"sliders; torch threads 1; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}"
@@ -212,11 +227,13 @@ def main() -> int:
         print(f"server  + gradio PNG postprocess           {pct(full)}")
         client = client_round_trips(demo.local_url, app, args.round_trips)
         print(f"client  gradio_client round trip           {pct(client)}")
+        results.update(server=summary(handler), server_png=summary(full), client=summary(client))
         if args.no_browser or not Path(CHROMIUM).exists():
             print("browser skipped" + ("" if args.no_browser else f" ({CHROMIUM} missing: make browser)"))
         else:
             browser = browser_round_trips(demo.local_url, args.round_trips)
             print(f"browser slider -> new picture on screen    {pct(browser)}")
+            results["browser"] = summary(browser)
         named = "".join("1" if used else "0" for used in named_slots(app))
         cmd = [sys.executable, __file__, "--load-client", demo.local_url, "--named", named,
                "--users", str(args.users), "--edits", str(args.edits)]  # fmt: skip
@@ -227,6 +244,12 @@ def main() -> int:
             f"load    {args.users} users x {args.edits} edits: {errors} error(s), "
             f"{total / seconds:.0f} edits/s, {pct(ms) if ms else 'no successful edits'}"
         )
+        load = {"users": args.users, "edits": args.edits, "errors": errors, "edits_per_s": total / seconds}
+        results["load"] = {**load, **(summary(ms) if ms else {})}
+        results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        print(f"memory  peak RSS of the editor process     {results['peak_rss_mb']:.0f} MiB")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     finally:
         demo.close()
     return 0 if errors == 0 else 1
