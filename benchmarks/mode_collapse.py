@@ -212,8 +212,36 @@ def markdown(table: dict, steps: int, seeds: int, minutes: float) -> str:
         for name in ("GAN", "PacGAN4"):
             m, hq, kl = PUBLISHED[(dataset, name)]
             lines.append(f"| *{name}, PacGAN paper (Table 1)* | *{m}* | *{hq}%* | *{kl}* | |")
-        lines += ["", f"![{dataset} samples per method](mode_collapse_{dataset}.png)", ""]
+        lines += ["", verdict(table, dataset), ""]
+        lines += [f"![{dataset} samples per method](mode_collapse_{dataset}.png)", ""]
     return "\n".join(lines)
+
+
+def best_method(table: dict, dataset: str) -> str:
+    """The method with the most modes covered, ties broken by the lower reverse KL."""
+    return max(
+        METHODS,
+        key=lambda m: (table[(dataset, m)]["modes_covered"][0], -table[(dataset, m)]["reverse_kl"][0]),
+    )
+
+
+def verdict(table: dict, dataset: str) -> str:
+    """One plain sentence: our best configuration against the published PacGAN4 figures."""
+    best = best_method(table, dataset)
+    s = table[(dataset, best)]
+    m, hq, kl = s["modes_covered"][0], 100 * s["high_quality"][0], s["reverse_kl"][0]
+    pm, phq, pkl = PUBLISHED[(dataset, "PacGAN4")]
+
+    def cmp(ours: float, theirs: float, higher_is_better: bool) -> str:
+        better = ours > theirs if higher_is_better else ours < theirs
+        return "better" if better else ("equal" if ours == theirs else "worse")
+
+    return (
+        f"**Best here: {best}** with {m:.1f} modes, {hq:.1f}% high-quality samples and reverse KL {kl:.2f}, "
+        f"against the published PacGAN4 {pm} / {phq}% / {pkl}: modes {cmp(m, pm, True)}, "
+        f"quality {cmp(hq, phq, True)}, reverse KL {cmp(kl, pkl, False)} (our networks are smaller than the "
+        f"paper's; see the protocol)."
+    )
 
 
 def main() -> None:

@@ -331,3 +331,24 @@ def test_summarise_measures_slope_monotonicity_drift_and_per_sample_side_effects
     assert r["monotonicity"] == 0.75
     # features move |s| * sqrt(3) from the unedited ones; drift is that over the spread of 2.0
     np.testing.assert_allclose(r["identity_drift"], np.abs(strengths) * np.sqrt(3) / 2.0)
+
+
+def test_edit_effect_on_the_planted_direction_raises_its_attribute_for_every_sample(planted_bundle):
+    from latentkit.latent import Direction
+    from latentkit.latent.editor import Editor
+    from latentkit.latent.report import edit_effect
+
+    w = planted_bundle.generator.planted()
+    other = _unit(3)
+    other = other - (other @ w) * w
+    dirs = {"bright": Direction("bright", w, 0.0), "other": Direction("other", other / np.linalg.norm(other))}
+    effect = edit_effect(
+        Editor(planted_bundle, dirs), PlantedPredictor(), "bright", 2.0, ["other"], samples=50
+    )
+    assert effect["raised_fraction"] == 1.0 and effect["samples"] == 50
+    # images = 0.1 z A, so mean pixel moves by 0.1 * 2 * (w . row means of A) for every sample
+    expected = 0.2 * float(np.linalg.norm(planted_bundle.generator.a.mean(dim=1).double().numpy()))
+    assert effect["mean_change"] == pytest.approx(expected, rel=1e-3)
+    assert effect["mean_abs_change"]["bright"] == pytest.approx(expected, rel=1e-3)
+    down = edit_effect(Editor(planted_bundle, dirs), PlantedPredictor(), "bright", -2.0, samples=50)
+    assert down["raised_fraction"] == 1.0 and down["mean_change"] < 0

@@ -98,6 +98,40 @@ def summarise(
     return out
 
 
+def edit_effect(
+    editor: Editor,
+    predictor,
+    name: str,
+    strength: float,
+    conditional: list[str] | tuple[str, ...] = (),
+    samples: int = 500,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Edit seeds seed..seed+samples-1 by `strength` along `name` (conditioned) and score both sides.
+
+    Returns {"raised_fraction": share of samples whose `name` score rose (or fell, for a negative
+    strength), "mean_change": mean change of that score (label units; probabilities for binary
+    attributes), "mean_abs_change": attribute -> mean |change| (label units)}.
+    """
+    z = np.stack([editor.sample(s) for s in range(seed, seed + samples)])
+    edited = editor.edit(z, {name: strength}, conditional=list(conditional))
+    before, _ = score_latents(editor.bundle, predictor, z, binary_as="probability")
+    after, _ = score_latents(editor.bundle, predictor, edited, binary_as="probability")
+    if name not in before:
+        raise LatentkitError(f"edit_effect: the predictor does not score {name!r}")
+    change = {k: after[k] - before[k] for k in before}
+    moved = np.sign(strength) * change[name] > 0
+    return {
+        "direction": name,
+        "strength": float(strength),
+        "conditioned_on": list(conditional),
+        "samples": samples,
+        "raised_fraction": float(moved.mean()),
+        "mean_change": float(change[name].mean()),
+        "mean_abs_change": {k: float(np.abs(v).mean()) for k, v in change.items()},
+    }
+
+
 def _grid(editor: Editor, z: np.ndarray, vector: np.ndarray, strengths: np.ndarray, path: Path) -> None:
     """Edit grid PNG: one row per latent in z, one column per strength, tiles >= 64 px."""
     from latentkit.data.base import to_uint8_images
