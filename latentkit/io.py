@@ -34,18 +34,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int | N
     temp file before anything is written, so e.g. a 0o600 key is never readable by others.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _default_permissions() if permissions is None else permissions)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise LatentkitError(f"{path}: cannot write ({e.strerror or e})") from None
+    try:
+        os.fchmod(fd, _default_permissions() if permissions is None else permissions)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # e.g. ENOSPC: the disk filled up mid-write
+            raise LatentkitError(f"{path}: cannot write ({e.strerror or e}); nothing was written") from None
         raise
 
 
@@ -78,6 +83,8 @@ def parse_json(data: bytes, path: str | os.PathLike) -> Any:
         raise LatentkitError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise LatentkitError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from None
+    except RecursionError:
+        raise LatentkitError(f"{path}: JSON nested too deeply to read") from None
 
 
 def read_json(path: str | os.PathLike) -> Any:

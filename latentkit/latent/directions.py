@@ -428,7 +428,7 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         raise LatentkitError(f"{path}: not a latentkit directions file (format is not {FORMAT!r})")
     if doc.get("version") != VERSION:
         raise LatentkitError(f"{path}: version {doc.get('version')!r} is not supported (reads {VERSION})")
-    sha = (doc.get("model") or {}).get("weights_sha256")
+    sha = doc["model"].get("weights_sha256") if isinstance(doc.get("model"), dict) else None
     if sha != bundle.weights_sha256:
         raise LatentkitError(
             f"{path}: made for another model (weights sha256 {str(sha)[:12]}…, this model "

@@ -212,17 +212,19 @@ def load_latents(path: str | os.PathLike, dim: int) -> np.ndarray:
             raise LatentkitError(f"{path}: file not found") from None
         except (ValueError, OSError, EOFError) as e:
             raise LatentkitError(f"{path}: not a plain numeric .npy file ({e})") from None
-        if not np.issubdtype(z.dtype, np.number):
-            raise LatentkitError(f"{path}: dtype {z.dtype} is not numeric")
+        if z.dtype.kind not in "iuf":  # complex would silently lose its imaginary part
+            raise LatentkitError(f"{path}: dtype {z.dtype} is not a real number type")
     elif path.suffix == ".json":
         doc = read_json(path)
         z = doc.get("latents") if isinstance(doc, dict) else doc
         if not isinstance(z, list):
             raise LatentkitError(f"{path}: expected a list of latents (or an object with 'latents')")
         try:
-            z = np.asarray(z, dtype=np.float64)
+            z = np.asarray(z)  # JSON numbers give an int or float array; strings, nulls, bools do not
         except (TypeError, ValueError):
-            raise LatentkitError(f"{path}: latents must be lists of numbers of equal length") from None
+            z = None
+        if z is None or z.dtype.kind not in "iuf":
+            raise LatentkitError(f"{path}: latents must be lists of numbers of equal length")
     else:
         raise LatentkitError(f"{path}: latents must be a .npy or .json file")
     return check_latents(z, dim, str(path)).reshape(-1, dim)

@@ -19,6 +19,7 @@ D_NORMS = ("batch", "none", "spectral", "layer", "instance")
 UPSAMPLES = ("transpose", "resize")
 MINIBATCH = ("none", "stddev", "discrimination")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
+MAX_SIZE = 16_384  # cap on widths, depths and counts: far above any real model, far below an OOM
 
 
 @dataclass
@@ -72,8 +73,8 @@ class ModelConfig:
         _check_choice("upsample", self.upsample, UPSAMPLES)
         _check_choice("minibatch", self.minibatch, MINIBATCH)
         for name in ("channels", "latent_dim", "ngf", "ndf", "data_dim", "hidden", "depth", "pack"):
-            if getattr(self, name) < 1:
-                raise LatentkitError(f"model config: {name}={getattr(self, name)} must be >= 1")
+            if not 1 <= getattr(self, name) <= MAX_SIZE:
+                raise LatentkitError(f"model config: {name}={getattr(self, name)} must be in 1..{MAX_SIZE}")
         if self.kind == "dcgan":
             r = self.resolution
             if r & (r - 1) or not MIN_RESOLUTION <= r <= MAX_RESOLUTION:

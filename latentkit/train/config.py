@@ -80,6 +80,14 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise LatentkitError(f"train config: {name}={value!r} must be a positive integer")
+        if self.data_n is not None and self.data_n < 1:
+            raise LatentkitError(
+                f"train config: data_n={self.data_n} must be >= 1 (or unset for the default)"
+            )
+        if self.data_seed < 0 or self.seed < 0:
+            raise LatentkitError(
+                f"train config: data_seed={self.data_seed} and seed={self.seed} must be >= 0"
+            )
         if self.n_critic is not None and self.n_critic < 1:
             raise LatentkitError(f"train config: n_critic={self.n_critic} must be >= 1")
         for name in ("lr_g", "lr_d"):
@@ -162,9 +170,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise LatentkitError(f"{path}: cannot read config ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise LatentkitError(f"{path}: not UTF-8 text") from None
     try:
-        if path.suffix.lower() == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
+        doc = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise LatentkitError(f"{path}: invalid config file ({e})") from None
+    except RecursionError:
+        raise LatentkitError(f"{path}: invalid config file (nested too deeply)") from None
+    if not isinstance(doc, dict):
+        raise LatentkitError(f"{path}: expected a table of options, got {type(doc).__name__}")
+    if not isinstance(doc.get("model", {}), dict):
+        raise LatentkitError(f"{path}: 'model' must be a table of model options")
+    return doc

@@ -242,11 +242,18 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     features = _eval_features(cfg, data)
     step, elapsed, peak_diversity, best_fid = 0, 0.0, 0.0, math.inf
     if resume:
-        ckpt = (
-            load_latest_valid(out / "checkpoints", log=lambda m: print(f"latentkit: {m}"))
-            if dist.is_main
-            else None
-        )
+        skipped: list[str] = []
+
+        def report(message: str) -> None:
+            skipped.append(message)
+            print(f"latentkit: {message}")
+
+        ckpt = load_latest_valid(out / "checkpoints", log=report) if dist.is_main else None
+        if ckpt is None and skipped:  # never restart from step 0 over a run whose checkpoints are damaged
+            raise LatentkitError(
+                f"{out / 'checkpoints'}: none of its {len(skipped)} checkpoint(s) is usable (see above); "
+                "restore one from a backup, or move them away to restart the run from step 0"
+            )
         ckpt = _share_checkpoint(ckpt, out, dist)
         if ckpt is not None:
             state = restore(ckpt, nets.modules, nets.optimizers)
