@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## run: the editor on the shipped model, at http://127.0.0.1:7860
 run: $(STAMP)
-	$(BIN)/latentkit editor --model pretrained/faces32
+	$(BIN)/latentkit editor --model faces64
 
 ## browser: Debian's chromium for the editor's browser tests (Playwright never downloads one)
 browser:
@@ -39,9 +39,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: run the benchmarks
-bench: $(STAMP)
-	$(BIN)/python benchmarks/faces_render.py
+## bench: every speed benchmark -> docs/benchmarks.md (~20 min; run it on an idle machine)
+bench: $(STAMP) browser
+	$(BIN)/python benchmarks/run_all.py --model pretrained/faces64
 
 ## figures: regenerate the figures in docs/
 figures: $(STAMP)

@@ -214,9 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from latentkit.app.commands import add_commands as add_app_commands
     from latentkit.latent.commands import add_commands as add_latent_commands
+    from latentkit.latent.inversion_commands import add_commands as add_inversion_commands
     from latentkit.provenance.commands import add_commands as add_provenance_commands
 
     add_latent_commands(sub)
+    add_inversion_commands(sub)
     add_provenance_commands(sub)
     add_app_commands(sub)
     return p

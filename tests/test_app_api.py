@@ -6,6 +6,7 @@ slider raises the predictor's smile score" is a real, checkable property here.
 """
 
 import json
+import shlex
 import socket
 import threading
 import zipfile
@@ -234,7 +235,7 @@ def test_invalid_inputs_become_messages_and_the_app_keeps_serving(served, client
 # --- the other tabs ------------------------------------------------------------------------------
 
 
-def test_interpolation_gif_t_slider_and_signed_frames(served, client):
+def test_interpolation_gif_t_slider_and_signed_animation(served, client):
     editor = Editor(load_bundle(served.bundle))
     assert len(client.predict("4, 9", 1.0, api_name="/keyframes_add_seeds")) == 2
     gif, t, first = client.predict("slerp", 4, False, api_name="/interpolate")
@@ -242,13 +243,16 @@ def test_interpolation_gif_t_slider_and_signed_frames(served, client):
     for t, seed in ((0.0, 4), (1.0, 9)):
         frame = client.predict("slerp", False, t, api_name="/interpolate_t")
         np.testing.assert_array_equal(pixels(frame), editor.render(editor.sample(seed), 32))
-    zipped, summary = client.predict("slerp", 4, False, 256, api_name="/interpolate_export")
-    assert "5 of 5 frames verified" in summary
-    with zipfile.ZipFile(zipped) as zf:
-        assert zf.namelist() == [f"frame{i:04d}.png" for i in range(5)]
-        zf.extract("frame0002.png", Path(zipped).parent)
-    m = verify_image(Path(zipped).parent / "frame0002.png").manifest
-    assert m["interpolation"]["t"] == 0.5 and m["interpolation"]["endpoints"] == [
+    animation, summary = client.predict("slerp", 4, False, 256, "gif", api_name="/interpolate_export")
+    assert (
+        "✓ Verified" in summary and "GIF 256×256, 5 frames" in summary and "5 frames at 12.0 fps" in summary
+    )
+    report = verify_image(animation)
+    assert report.verified and report.frames == 5 and report.watermark_votes == (5, 5)
+    shown, _ = client.predict(handle_file(animation), api_name="/verify")  # the Verify tab takes GIFs
+    assert shown.startswith("### ✓ Verified") and "| interpolation | slerp through 2 keyframes |" in shown
+    m = report.manifest
+    assert m["interpolation"]["t"][2] == [0, 0.5] and m["interpolation"]["keyframes"] == [
         {"seed": 4, "psi": 1.0},
         {"seed": 9, "psi": 1.0},
     ]
@@ -271,7 +275,7 @@ def test_batch_applies_the_current_edit_to_every_seed_and_zips_signed_exports(se
         assert zf.namelist() == [f"seed{s:04d}-edited.png" for s in range(4)]
 
 
-def test_custom_direction_from_marked_samples_becomes_a_working_slider(served, client):
+def test_custom_direction_from_marked_samples_becomes_a_working_slider(served, client, cli, tmp_path):
     app = served.app
     gallery, pos, neg = client.predict(api_name="/custom_samples")
     assert len(gallery) == 32 and pos == [] and neg == []
@@ -291,6 +295,13 @@ def test_custom_direction_from_marked_samples_becomes_a_working_slider(served, c
         values[slot] = v
         scores.append(mouth_score(client.predict(*values, *[False] * app.n, api_name="/edit")))
     assert scores[1] > scores[0] + 3
+    _, command, _ = client.predict(api_name="/commit")  # the CLI recipe passes the user's file along
+    line = next(x for x in command.splitlines() if x.startswith("latentkit edit") and "--seeds 3" in x)
+    assert f"--directions {served.user}" in line and "--edit bright_mouth=3" in line
+    done = cli(*shlex.split(line)[1:-1], tmp_path / "edited")
+    assert done.returncode == 0, done.stderr
+    edits = verify_image(tmp_path / "edited" / "seed0003.png").manifest["edits"]
+    assert edits[0]["direction"] == "bright_mouth" and edits[0]["directions_file"] == served.user.name
     with pytest.raises(AppError, match="already exists"):
         client.predict("smile", bright, dark, api_name="/custom_fit")
     with pytest.raises(AppError, match="at least 3 faces each way"):

@@ -268,9 +268,30 @@ def test_interpolate_writes_signed_frames_from_keyframe_to_keyframe(trained, tmp
     assert mid["interpolation"]["endpoints"] == [{"seed": 3, "psi": 1.0}, {"seed": 7, "psi": 1.0}]
 
 
-def test_interpolate_to_a_gif_explains_that_frames_are_signed_pngs(trained, tmp_path):
-    code, _, err = latentkit("interpolate", "--model", trained["bundle"], "--out", tmp_path / "path.gif")
-    assert code == 2 and "give a folder" in err
+def test_interpolate_to_a_gif_writes_one_signed_animation_that_verifies(trained, tmp_path, cli):
+    gif = tmp_path / "walk.gif"
+    made = cli("interpolate", "--model", trained["bundle"], "--seeds", "3,7,9", "--frames", 3, "--out", gif)
+    assert made.returncode == 0, made.stderr
+    assert "wrote" in made.stdout and "7 frames at 12 fps" in made.stdout
+    checked = cli("verify", gif)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "GIF 256x256, 7 frame(s)" in checked.stdout and "verified   yes" in checked.stdout
+    m = manifest(gif)
+    assert m["interpolation"]["keyframes"] == [{"seed": s, "psi": 1.0} for s in (3, 7, 9)]
+    assert m["interpolation"]["t"][1] == [0, 1 / 3] and m["animation"]["frames"] == 7
+
+
+def test_interpolate_to_an_image_suffix_says_folder_or_animation(trained, tmp_path):
+    code, _, err = latentkit("interpolate", "--model", trained["bundle"], "--out", tmp_path / "path.png")
+    assert code == 2 and "give a folder for signed PNG frames, or a .gif or .mp4 file" in err
+
+
+def test_interpolate_over_the_frame_cap_is_refused_before_rendering(trained, tmp_path):
+    code, _, err = latentkit(
+        "interpolate", "--model", trained["bundle"], "--frames", 601, "--out", tmp_path / "long.gif"
+    )
+    assert code == 2 and "602 frames is over the 600-frame limit" in err
+    assert not (tmp_path / "long.gif").exists()
 
 
 def test_directions_report_writes_json_markdown_grids_and_curves(trained, tmp_path):
@@ -323,6 +344,44 @@ def test_directions_file_of_another_model_is_refused(trained, tmp_path):
         "edit", "--model", other, "--seeds", "0", "--edit", "smile=1", "--out", tmp_path / "o"
     )
     assert code == 2 and "made for another model" in err
+
+
+def test_edit_with_a_users_directions_file(trained, tmp_path):
+    from latentkit.latent.directions import Direction, load_directions, save_directions
+    from latentkit.models import load_bundle
+
+    bundle = load_bundle(trained["bundle"])
+    vector = np.zeros(16)
+    vector[0] = 1.0
+    user = save_directions(
+        bundle, {"beard": Direction("beard", vector, 0.0, {"kind": "custom"})}, tmp_path / "u.json"
+    )
+    out = tmp_path / "o"
+    code, _, err = latentkit(
+        "edit", "--model", trained["bundle"], "--directions", user, "--seeds", "2", "--edit", "beard=1.5",
+        "--edit", "smile=1", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    edits = manifest(out / "seed0002.png")["edits"]
+    assert [(e["direction"], e.get("directions_file")) for e in edits] == [
+        ("beard", "u.json"),
+        ("smile", None),
+    ]
+    z = decode_latent(manifest(out / "seed0002.png")["latent"])
+    smile = load_directions(bundle)["smile"].vector
+    np.testing.assert_allclose(z, sample_latent(2, 16) + 1.5 * vector + smile, atol=1e-5)
+
+
+def test_edit_directions_file_of_another_model_exits_2_without_traceback(trained, tmp_path, cli):
+    other = _bundle(tmp_path / "other", seed=1)
+    shutil.copy(trained["bundle"] / "directions.json", tmp_path / "mine.json")
+    done = cli(
+        "edit", "--model", other, "--directions", tmp_path / "mine.json", "--seeds", "0", "--edit", "smile=1",
+        "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "mine.json: made for another model" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(

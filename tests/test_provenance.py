@@ -313,9 +313,9 @@ def test_every_public_export_entry_point_stamps_manifest_signature_watermark(exp
 
 
 def test_no_other_module_writes_images():
-    """Only the provenance encoder and the diagnostic figures (viz) call Pillow's save."""
+    """Only the provenance encoders (image, animation) and the diagnostic figures (viz) call Pillow's save."""
     root = Path(latentkit.__file__).parent
-    allowed = {root / "provenance" / "imagefile.py", root / "viz.py"}
+    allowed = {root / "provenance" / "imagefile.py", root / "provenance" / "animfile.py", root / "viz.py"}
     apps = root.parent / "apps"
     sources = [*root.rglob("*.py"), *(apps.rglob("*.py") if apps.is_dir() else [])]
     offenders = [
@@ -405,3 +405,15 @@ def test_bad_input_is_one_clear_line(exports, cli, tmp_path, case, message):
     assert r.returncode == 2
     assert r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and message in r.stderr and str(path) in r.stderr
+
+
+def test_long_floats_in_records_still_verify(bundle_dir, tmp_path):
+    """The signed copy is exact text: c2pa renders float lists and some 17-digit floats differently."""
+    bundle = load_bundle(bundle_dir)
+    edits = [{"direction": "smile", "strength": k / 3, "mode": "relative"} for k in (1, 2)]
+    interpolation = {"method": "slerp", "t": [k / 29 for k in range(29)]}
+    result = export_image(bundle, sample_latent(5, 16), tmp_path, "long.png", edits=edits,
+                          interpolation=interpolation)  # fmt: skip
+    report = verify_image(result.path)
+    assert report.verified and report.embedded_matches_signed, report.problems()
+    assert report.manifest["interpolation"]["t"] == interpolation["t"] and report.manifest["edits"] == edits

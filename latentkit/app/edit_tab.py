@@ -13,6 +13,7 @@ For API clients `/edit` takes every slider and box at once (a hidden button's ev
 
 from __future__ import annotations
 
+import json
 import textwrap
 import threading
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from latentkit.app.state import (
     describe,
     snapshot,
 )
+from latentkit.app.upload_face import IMAGE_SUFFIXES, project_upload
 from latentkit.app.widgets import check_size, checked_upload, export_panel
 from latentkit.errors import LatentkitError
 from latentkit.latent.editor import load_latents, save_latents
@@ -104,15 +106,12 @@ def texts(app: EditorApp, s: Session) -> list[Any]:
     outside = app.not_in_bundle(edits)
     extra = ""
     if outside:
-        extra = (
-            f"{', '.join(outside)} is saved in {app.user_file_shown}, not in the bundle's directions.json, "
-            "which is what `latentkit edit` reads: export from the app, or use the saved latent"
-        )
+        extra = f"{', '.join(outside)} is saved in {app.user_file_shown}, not in the bundle's directions.json"
     numbers = textwrap.fill(", ".join(f"{v:.4f}" for v in z), 100)
     latent = f"norm {np.linalg.norm(z):.3f}, {len(z)} values:\n[{numbers}]"
     return [
         describe(edits, held, s.now.mode),
-        cli_command(app.model_path, s.now, edits, held, extra),
+        cli_command(app.model_path, s.now, edits, held, extra, str(app.user_file) if outside else None),
         latent,
         gr.update(interactive=bool(s.history)),
         gr.update(interactive=bool(s.future)),
@@ -151,10 +150,21 @@ def anchors_for(app: EditorApp, s: Session, z: np.ndarray, mode: str) -> tuple[f
     )
 
 
-def new_base(app: EditorApp, s: Session, z: np.ndarray, seed: int | None, psi: float, source: str) -> None:
-    """Start editing latent z: sliders back to "no edit" (mode and hold boxes kept), committed."""
+def new_base(
+    app: EditorApp,
+    s: Session,
+    z: np.ndarray,
+    seed: int | None,
+    psi: float,
+    source: str,
+    projection: str | None = None,
+) -> None:
+    """Start editing latent z: sliders back to "no edit" (mode and hold boxes kept), committed.
+
+    `projection`: JSON text of the projection record when z was projected from an uploaded image.
+    """
     s.commit()  # the slider moves so far become an undo step of their own
-    snap = snapshot(z, app.n, seed, psi, source)
+    snap = snapshot(z, app.n, seed, psi, source).replace(projection=projection)
     anchors = anchors_for(app, s, z, s.now.mode)
     s.commit(snap.replace(mode=s.now.mode, holds=s.now.holds, anchors=anchors, values=anchors))
 
@@ -174,6 +184,13 @@ def build_edit_tab(app: EditorApp, state: gr.State) -> EditControls:
             with gr.Row():
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=UI_MAX_SEED, scale=3)
                 roll = gr.Button("Random face", scale=2, elem_id="random")
+            face_upload = gr.File(
+                label="…or upload a face: it is projected into the model (a few seconds), then edit it",
+                file_types=list(IMAGE_SUFFIXES),
+                type="filepath",
+                height=90,
+                elem_id="face_upload",
+            )
             psi = gr.Slider(
                 0.0, 1.0, 1.0, step=0.05, label="Truncation ψ", info="1 = none; lower = more typical faces"
             )
@@ -245,7 +262,25 @@ def build_edit_tab(app: EditorApp, state: gr.State) -> EditControls:
         state, image, seed, psi, mode, sliders, holds, rows, groups, summary, command, latent_text, undo, redo
     )
     _wire(app, c, roll, reset, size, export, export_file, export_report, save, latent_file, upload)
+    _wire_face_upload(app, c, face_upload)
     return c
+
+
+def _wire_face_upload(app: EditorApp, c: EditControls, face_upload: gr.File) -> None:
+    """Project an uploaded image (with a progress bar) and load its latent as the face to edit."""
+
+    @guarded
+    def project_face(s: Session, path, progress=gr.Progress()):  # noqa: B008
+        if not path:
+            return gr.skip()
+        progress(0, desc="projecting")
+        z, record, note = project_upload(app, path, lambda i, n: progress((i, n), desc="projecting"))
+        new_base(app, s, z, None, 1.0, Path(path).name, projection=record)
+        gr.Info(note)
+        return view(app, s)
+
+    heavy = {"concurrency_id": "heavy", "concurrency_limit": 1}
+    face_upload.upload(project_face, [c.state, face_upload], c.full, api_name="project_face", **heavy)
 
 
 def _wire(
@@ -372,8 +407,15 @@ def _wire(
         z, edits, held = app.edited(s, snap)
         stem = f"seed{snap.seed:04d}" if snap.seed is not None else "latent"
         name = f"{stem}-edited.png" if edits else f"{stem}.png"
+        projection = json.loads(snap.projection) if snap.projection else None
         path = app.export(
-            z, app.fresh_folder(), name, size, seed=snap.seed, edits=app.record(s, snap, edits, held)
+            z,
+            app.fresh_folder(),
+            name,
+            size,
+            seed=snap.seed,
+            edits=app.record(s, snap, edits, held),
+            projection=projection,
         )
         return str(path), verify_summary(path)[1]
 

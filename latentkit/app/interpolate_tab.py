@@ -1,8 +1,9 @@
 """The Interpolate tab: keyframes from seeds, the Edit tab or a latents file; lerp/slerp; GIF preview.
 
-The animation a user downloads is a zip of signed PNG frames written by the export path, like
-`latentkit interpolate`: a GIF cannot carry latentkit's per-image manifest and signature, so the
-GIF here is an on-screen preview only.
+The preview GIF is on-screen only (model resolution, no watermark). The animation a user downloads
+is one signed, watermarked GIF (or MP4 when imageio-ffmpeg is installed) written by
+`latentkit.provenance.export_animation`, like `latentkit interpolate --out x.gif`, and its verify
+report is shown beside the download.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ import numpy as np
 
 from latentkit.app.core import EditorApp, guarded
 from latentkit.app.edit_tab import EditControls
-from latentkit.app.media import upscale, verify_summary, write_gif, write_zip
+from latentkit.app.media import upscale, verify_summary, write_gif
 from latentkit.app.state import UI_MAX_SEED, Keyframe, Session
 from latentkit.app.widgets import check_size, checked_upload, export_panel
 from latentkit.errors import LatentkitError
 from latentkit.latent import keyframe_path, lerp, parse_seeds, slerp
 from latentkit.latent.editor import load_latents
+from latentkit.provenance import export_animation
+from latentkit.provenance.animfile import mp4_available
 
 MAX_KEYFRAMES = 8
 MAX_FRAMES = 241  # path length cap: (K - 1) * frames + 1, e.g. 8 keyframes x 30 frames
 GIF_SIDE = 192  # px
+FPS = 12.0
 
 
 def keyframe_gallery(app: EditorApp, s: Session) -> list[tuple[np.ndarray, str]]:
@@ -77,7 +81,8 @@ def point_at(s: Session, method: str, loop: bool, t: float) -> np.ndarray:
 def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
     gr.Markdown(
         "**1. Choose two or more keyframes**: seeds, the Edit tab's face, or a latents file.  "
-        "**2. Make the animation** and scrub with *t*.  **3. Export** the frames as signed PNGs (zip)."
+        "**2. Make the animation** and scrub with *t*.  **3. Export** it as a signed, watermarked GIF "
+        "(or MP4) and check its verify report."
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
@@ -133,7 +138,9 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
                     elem_classes="pixelated",
                 )
             t = gr.Slider(0.0, 1.0, 0.0, step=0.01, label="t along the path", elem_id="t")
-    size, export, out, report = export_panel("Export frames (zip of signed PNGs)", "export_frames")
+    size, export, out, report = export_panel("Export animation (signed)", "export_frames")
+    kinds = ["gif", "mp4"] if mp4_available() else ["gif"]
+    kind = gr.Radio(kinds, value="gif", label="Animation format", visible=len(kinds) > 1)
 
     st = c.state
     heavy = {"concurrency_id": "heavy", "concurrency_limit": 1}
@@ -191,27 +198,29 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
         return app.preview(point_at(s, method, bool(looped), value))
 
     @guarded
-    def on_export(s: Session, method, n, looped, size, progress=gr.Progress()):  # noqa: B008
+    def on_export(s: Session, method, n, looped, size, fmt="gif"):
         size = check_size(size)
+        if fmt not in kinds:
+            raise LatentkitError(f"animation format {fmt!r}: choose {' or '.join(kinds)}")
         path, where = path_of(s, method, n, looped)
-        records = [k.record for k in s.keyframes]
-        folder, files = app.fresh_folder(), []
-        for i, (z, (seg, t_)) in enumerate(
-            progress.tqdm(list(zip(path, where, strict=True)), desc="exporting")
-        ):
-            record = {
-                "method": method,
-                "endpoints": [records[seg], records[(seg + 1) % len(records)]],
-                "t": t_,
-                "frame": i,
-                "frames": len(path),
-            }
-            files.append(app.export(z, folder / "frames", f"frame{i:04d}.png", size, interpolation=record))
-        zipped = write_zip(folder / "interpolation.zip", files)
-        good = sum(verify_summary(f)[0] for f in files)
-        _, first = verify_summary(files[0])
-        head = f"**{good} of {len(files)} frames verified.** First frame:\n\n"
-        return str(zipped), head + first
+        record = {
+            "method": method,
+            "keyframes": [k.record for k in s.keyframes],
+            "frames_per_transition": int(n),
+            "loop": bool(looped),
+            "t": [[seg, t_] for seg, t_ in where],  # (segment, t) of every frame
+        }
+        result = export_animation(
+            app.bundle,
+            path,
+            app.fresh_folder(),
+            f"interpolation.{fmt}",
+            fps=FPS,
+            interpolation=record,
+            size=size,
+            identity=app.identity,
+        )
+        return str(result.path), verify_summary(result.path)[1]
 
     add_seeds.click(on_add_seeds, [st, seeds, c.psi], [keys], api_name="keyframes_add_seeds")
     seeds.submit(on_add_seeds, [st, seeds, c.psi], [keys], api_visibility="private")
@@ -230,5 +239,9 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
         concurrency_limit=2,
     )
     export.click(
-        on_export, [st, method, frames, loop, size], [out, report], api_name="interpolate_export", **heavy
+        on_export,
+        [st, method, frames, loop, size, kind],
+        [out, report],
+        api_name="interpolate_export",
+        **heavy,
     )

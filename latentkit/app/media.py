@@ -69,11 +69,19 @@ def report_markdown(report: Any, text: str) -> str:
     for e in m.get("edits") or []:
         if isinstance(e, dict) and "direction" in e:
             rows.append(f"| edit | {cell(edit_text(e))} |")
-    if m.get("interpolation"):
+    anim = m.get("animation")
+    if isinstance(anim, dict):
+        timing = f"{anim.get('frames')} frames at {anim.get('fps')} fps"
+        rows.append(f"| animation | {cell(timing)} |")
+    if isinstance(m.get("interpolation"), dict):
         i = m["interpolation"]
-        where = f"{i.get('method')} t={i.get('t')}, frame {i.get('frame')} of {i.get('frames')}"
+        if isinstance(i.get("keyframes"), list):  # an animation: the whole path
+            where = f"{i.get('method')} through {len(i['keyframes'])} keyframes"
+        else:
+            where = f"{i.get('method')} t={i.get('t')}, frame {i.get('frame')} of {i.get('frames')}"
         rows.append(f"| interpolation | {cell(where)} |")
     size = f"{report.format.upper()} {report.width}×{report.height}"
+    size += f", {report.frames} frames" if getattr(report, "frames", None) else ""
     return f"{head}\n\n| check | result |\n|---|---|\n| file | {size} |\n" + "\n".join(rows)
 
 

@@ -65,6 +65,8 @@ class Snapshot:
         values, holds: the slider positions and "hold fixed" boxes, one per slot.
         anchors: per slot, the position that means "no edit": 0 in relative mode, the base latent's
             signed distance (rounded to the slider step) in absolute mode.
+        projection: JSON text of the manifest's `projection` record when z was projected from an
+            uploaded image (`source` is then the image's file name), else None.
     """
 
     z: bytes
@@ -75,6 +77,7 @@ class Snapshot:
     values: tuple[float, ...]
     holds: tuple[bool, ...]
     anchors: tuple[float, ...]
+    projection: str | None = None
 
     @property
     def latent(self) -> np.ndarray:
@@ -209,14 +212,30 @@ def describe(edits: dict[str, float], held: list[str], mode: str) -> str:
     return text
 
 
-def cli_command(model: str, snap: Snapshot, edits: dict[str, float], held: list[str], extra: str = "") -> str:
+def cli_command(
+    model: str,
+    snap: Snapshot,
+    edits: dict[str, float],
+    held: list[str],
+    extra: str = "",
+    directions_file: str | None = None,
+) -> str:
     """The `latentkit edit` command that exports this face, as shell text with comments.
 
-    `extra` names directions the CLI cannot see (they live in the user's directions file).
+    `extra` is a note shown first; `directions_file` (the user's saved custom directions, when an
+    edit uses one) is passed with --directions.
     """
     base = f"latentkit edit --model {shlex.quote(model)}"
+    if directions_file:
+        base += f" --directions {shlex.quote(directions_file)}"
+    projected = []
     if snap.seed is not None:
         base += f" --seeds {snap.seed}" + (f" --psi {snap.psi:g}" if snap.psi != 1.0 else "")
+    elif snap.projection is not None:
+        latent = shlex.quote(snap.source.rsplit(".", 1)[0] + ".npy")
+        image = shlex.quote(snap.source)
+        projected = [f"latentkit project {image} --model {shlex.quote(model)} --out {latent}"]
+        base += f" --latent {latent}"
     else:
         base += f" --latent {shlex.quote(snap.source)}"
     flags = "".join(f" --edit {n}={s:g}" for n, s in edits.items())
@@ -226,6 +245,7 @@ def cli_command(model: str, snap: Snapshot, edits: dict[str, float], held: list[
         flags += f" --mode {snap.mode}"
     lines = [
         f"# this face: {snap.source}" + (" with the edits below" if edits else ""),
+        *projected,
         base + flags + " --out edited",
     ]
     lines += [

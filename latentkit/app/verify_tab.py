@@ -1,4 +1,4 @@
-"""The Verify tab: upload any image and read its provenance report (what `latentkit verify` prints)."""
+"""The Verify tab: upload an image or animation and read what `latentkit verify` says about it."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from latentkit.app.media import report_markdown
 from latentkit.app.widgets import checked_upload
 from latentkit.errors import LatentkitError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4")  # GIF/MP4: the Interpolate tab's exports
 MAX_IMAGE_BYTES = 20 * 2**20
 
 
 def build_verify_tab() -> None:
     gr.Markdown(
-        "Upload an image (PNG, JPEG or WebP) to check its **manifest**, **C2PA signature**, **pixels** and "
-        "**watermark**: the same checks as `latentkit verify IMAGE`."
+        "Upload an image (PNG, JPEG or WebP) or an animation (GIF, MP4) to check its **manifest**, "
+        "**C2PA signature**, **pixels** and **watermark**: the same checks as `latentkit verify FILE`."
     )
     with gr.Row(equal_height=False):
         upload = gr.File(

@@ -1,4 +1,4 @@
-"""Latent-space tools: sampling, interpolation, directions (fitted and unsupervised), editing.
+"""Latent-space tools: sampling, interpolation, directions (fitted and unsupervised), editing, inversion.
 
 Names are imported on first use (PEP 562), so `latentkit generate`, which only needs sampling,
 does not pay for scikit-learn.
@@ -30,6 +30,10 @@ _WHERE = {
     "load_latents": "editor",
     "save_latents": "editor",
     "direction_report": "report",
+    "Projection": "inversion",
+    "project": "inversion",
+    "project_image": "inversion",
+    "save_projection": "inversion",
 }
 
 __all__ = sorted(_WHERE)

@@ -180,6 +180,8 @@ def read_recipe(path: str | Path, defaults: EditJob) -> list[EditJob]:
             raise LatentkitError(f"{path}: file not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise LatentkitError(f"{path}: invalid TOML ({e})") from None
+        except RecursionError:
+            raise LatentkitError(f"{path}: invalid TOML (nested too deeply)") from None
     elif path.suffix == ".json":
         doc = read_json(path)
     else:
@@ -206,6 +208,9 @@ def read_recipe(path: str | Path, defaults: EditJob) -> list[EditJob]:
             if not isinstance(entry["edits"], dict):
                 raise LatentkitError(f"{where}: 'edits' must map direction names to strengths")
             job.edits = dict(entry["edits"])
+            for name, value in job.edits.items():  # checked here: a later job must not fail mid-export
+                if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                    raise LatentkitError(f"{where}: edit {name}={value!r}: strength must be a number")
         if "conditional" in entry:
             cond = entry["conditional"]
             if not isinstance(cond, str | list):
@@ -257,13 +262,30 @@ def _plan(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str, fl
     return plan
 
 
+def _editor_with_directions(model: str, directions_file: str | None):
+    """(Editor over `model`, names read from `directions_file`): the bundle's directions.json, if any,
+    plus the file's (e.g. the app's saved custom directions), the file winning on a shared name.
+
+    A file made for another model's weights is refused by `load_directions` with one line.
+    """
+    from latentkit.latent.directions import directions_path, load_directions
+    from latentkit.latent.editor import Editor
+
+    editor = Editor(model)
+    if not directions_file:
+        return editor, set()
+    extra = load_directions(editor.bundle, directions_file)
+    base = load_directions(editor.bundle) if directions_path(editor.bundle).is_file() else {}
+    return Editor(editor.bundle, {**base, **extra}), set(extra)
+
+
 def _edit(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from latentkit.latent.editor import Editor
+    from latentkit.latent.inversion import load_projection_record, projection_for
     from latentkit.provenance.keys import load_identity
 
-    editor = Editor(args.model)
+    editor, user_names = _editor_with_directions(args.model, args.directions_file)
     defaults = _job_from_args(args)
     jobs = read_recipe(args.recipe, defaults) if args.recipe else [defaults]
     plans = [(job, _plan(editor, job)) for job in jobs]  # every bad name or latent fails before writing
@@ -273,8 +295,13 @@ def _edit(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, desc="edit", unit="img", disable=args.no_progress or total < 4)
     for job, plan in plans:
         folder = Path(args.out) / job.name if job.name else Path(args.out)
+        # z.npy -> z.projection.json, written by `latentkit project`
+        projected = load_projection_record(job.latent) if job.latent is not None else None
         for stem, z, seed, edits in plan:
             record = editor.edit_record(edits, job.conditional, job.mode)
+            for entry in record:
+                if entry["direction"] in user_names:
+                    entry["directions_file"] = Path(args.directions_file).name
             if job.psi != 1.0 and seed is not None:
                 record.insert(0, {"truncation": {"psi": job.psi, "mean": "zero"}})
             editor.export(
@@ -283,6 +310,7 @@ def _edit(args: argparse.Namespace) -> int:
                 stem + suffix,
                 seed=seed,
                 edits=record,
+                projection=projection_for(projected, z),
                 size=args.size,
                 format=args.format,
                 quality=args.quality,
@@ -307,10 +335,11 @@ def _interpolate(args: argparse.Namespace) -> int:
     from latentkit.latent.sampling import parse_seeds
     from latentkit.provenance.keys import load_identity
 
-    if Path(args.out).suffix.lower() in (".gif", ".mp4", ".webp", ".png"):
+    suffix = Path(args.out).suffix.lower()
+    if suffix in (".png", ".jpg", ".jpeg", ".webp"):
         raise LatentkitError(
-            f"--out {args.out}: give a folder; frames are written as signed PNGs (an animated GIF/MP4 "
-            "cannot carry latentkit's per-image provenance)"
+            f"--out {args.out}: give a folder for signed PNG frames, or a .gif or .mp4 file for one "
+            "signed animation"
         )
     editor = Editor(args.model)
     if args.latent:
@@ -322,6 +351,8 @@ def _interpolate(args: argparse.Namespace) -> int:
         endpoints = [{"seed": s, "psi": args.psi} for s in seeds]
     path, where = keyframe_path(keys, args.frames, args.method, loop=args.loop)
     identity = load_identity(args.sign_cert, args.sign_key)
+    if suffix in (".gif", ".mp4"):
+        return _interpolate_animation(args, editor, path, where, endpoints, identity)
     for i, (z, (segment, t)) in enumerate(
         tqdm(list(zip(path, where, strict=True)), desc="frames", unit="frame", disable=args.no_progress)
     ):
@@ -343,6 +374,37 @@ def _interpolate(args: argparse.Namespace) -> int:
             identity=identity,
         )
     print(f"wrote {len(path)} frame(s) to {args.out}/frame0000.png.. (signed, watermarked PNGs)")
+    return 0
+
+
+def _interpolate_animation(args: argparse.Namespace, editor, path, where, endpoints, identity) -> int:
+    """`latentkit interpolate --out x.gif|x.mp4`: the whole path as one signed animation."""
+    from latentkit.provenance.animation import export_animation
+
+    out = Path(args.out)
+    record = {
+        "method": args.method,
+        "keyframes": endpoints,
+        "frames_per_transition": args.frames,
+        "loop": bool(args.loop),
+        "t": [[segment, t] for segment, t in where],  # (segment, t) of every frame
+    }
+    result = export_animation(
+        editor.bundle,
+        path,
+        out.parent,
+        out.name,
+        fps=args.fps,
+        interpolation=record,
+        size=args.size,
+        overwrite=args.overwrite,
+        identity=identity,
+    )
+    kind = out.suffix.lstrip(".").upper()
+    print(
+        f"wrote {result.path}: {len(path)} frames at {args.fps:g} fps, {args.size} px "
+        f"(signed, watermarked {kind}; check it with `latentkit verify {result.path}`)"
+    )
     return 0
 
 
@@ -421,13 +483,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--psi", type=float, default=1.0, help="truncation of seed latents (1 = none)")
     e.add_argument("--recipe", help="JSON/TOML list of edit jobs (see `latentkit.latent.commands`)")
+    e.add_argument(
+        "--directions",
+        dest="directions_file",
+        metavar="FILE",
+        help="extra directions file for this model, e.g. the editor's saved custom directions",
+    )
     e.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
     e.add_argument("--quality", type=int, help="JPEG/WebP quality (default 95/90)")
     e.add_argument("--out", required=True, help="output folder")
     _export_options(e)
     e.set_defaults(func=_edit)
 
-    i = sub.add_parser("interpolate", help="frames along a path through seeds' latents (signed PNGs)")
+    i = sub.add_parser(
+        "interpolate", help="a path through seeds' latents: signed PNG frames or one signed GIF/MP4"
+    )
     i.add_argument("--model", required=True, help="bundle folder (or a run folder holding bundle/)")
     i.add_argument("--seeds", default="0,1", help="keyframe seeds, e.g. 3,7,11")
     i.add_argument("--latent", help="keyframe latents file (.npy or .json) instead of --seeds")
@@ -435,6 +505,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
     i.add_argument("--loop", action="store_true", help="return to the first keyframe")
     i.add_argument("--psi", type=float, default=1.0, help="truncation of seed latents (1 = none)")
-    i.add_argument("--out", required=True, help="output folder for frame0000.png, ...")
+    i.add_argument("--fps", type=float, default=12.0, help="frames per second of a .gif/.mp4 --out")
+    i.add_argument(
+        "--out",
+        required=True,
+        help="a folder for frame0000.png, ..., or a .gif / .mp4 file (MP4: pip install 'latentkit[video]')",
+    )
     _export_options(i)
     i.set_defaults(func=_interpolate)

@@ -1,7 +1,8 @@
 """Provenance on every exported image: manifest, C2PA signature, invisible watermark, verification.
 
-`export_image` is the one function that writes user-facing images; `verify_image` and
-`reproduce_image` check them. See docs/provenance.md.
+`export_image` is the one function that writes user-facing images (`export_animation` the one for
+GIF/MP4 animations, through the same render, watermark and signing); `verify_image` and
+`reproduce_image` check either. See docs/provenance.md.
 
 Names are imported on first use (PEP 562) so that `latentkit verify` does not load torch.
 """
@@ -12,6 +13,8 @@ import importlib
 from typing import Any
 
 _WHERE = {
+    "AnimationResult": "animation",
+    "export_animation": "animation",
     "DEFAULT_SIZE": "export",
     "ExportResult": "export",
     "export_image": "export",

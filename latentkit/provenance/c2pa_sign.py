@@ -2,8 +2,11 @@
 
 The signed C2PA manifest holds a `c2pa.actions` assertion whose `c2pa.created` action has the IPTC
 digital source type trainedAlgorithmicMedia, and latentkit's own manifest as the custom assertion
-`org.latentkit.manifest`. Its hard binding hashes every byte of the file outside the C2PA box, so
-changing a pixel or a character of the PNG/XMP manifest makes the signature invalid.
+`org.latentkit.manifest`: {"manifest": the manifest as data, for any C2PA viewer; "json": its exact
+canonical text, which is what latentkit reads back, because c2pa renders some data differently on
+reading (a flat list of floats comes back as "")}. Its hard binding hashes every byte of the file
+outside the C2PA box, so changing a pixel or a character of the PNG/XMP manifest makes the
+signature invalid.
 
 Everything runs offline: no timestamp authority, no OCSP, no remote manifests. Without a trusted
 timestamp a signature is judged against the certificate's validity at verification time.
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from latentkit.provenance.keys import SigningIdentity
-from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA
+from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, dumps
 
 ASSERTION_LABEL = "org.latentkit.manifest"
 OFFLINE = {"remote_manifest_fetch": False, "ocsp_fetch": False}
@@ -84,7 +87,7 @@ def sign_c2pa(
                     ]
                 },
             },
-            {"label": ASSERTION_LABEL, "data": manifest},
+            {"label": ASSERTION_LABEL, "data": {"manifest": manifest, "json": dumps(manifest)}},
         ],
     }
     settings = {
@@ -136,9 +139,15 @@ def read_c2pa(data: bytes, mime: str, trust_pem: str | None = None) -> C2paStatu
 
 
 def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
+    """latentkit's manifest as signed: parsed from the assertion's exact "json" text."""
     for a in manifest.get("assertions", []):
-        if a.get("label") == label and isinstance(a.get("data"), dict):
-            return a["data"]
+        data = a.get("data")
+        if a.get("label") == label and isinstance(data, dict) and isinstance(data.get("json"), str):
+            try:
+                doc = json.loads(data["json"])
+            except (ValueError, RecursionError):
+                return None
+            return doc if isinstance(doc, dict) else None
     return None
 
 

@@ -98,7 +98,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=_generate)
 
     ver = sub.add_parser("verify", help="check an image's manifest, C2PA signature, pixels and watermark")
-    ver.add_argument("image", help="image file (PNG, JPEG, WebP or any format Pillow reads)")
+    ver.add_argument("image", help="image (PNG, JPEG, WebP, any format Pillow reads) or GIF/MP4 animation")
     ver.add_argument("--json", action="store_true", help="print the full report as JSON")
     ver.add_argument("--trust", help="PEM file of CA certificates to trust (e.g. someone's ca.pem)")
     ver.set_defaults(func=_verify)

@@ -72,6 +72,7 @@ def export_image(
     seed: int | None = None,
     edits: list[dict[str, Any]] | None = None,
     interpolation: dict[str, Any] | None = None,
+    projection: dict[str, Any] | None = None,
     size: int = DEFAULT_SIZE,
     format: str | None = None,
     quality: int | None = None,
@@ -87,7 +88,8 @@ def export_image(
         seed: the seed z was drawn from, if any.
         edits: the edit list, e.g. [{"direction": "smile", "strength": 1.5, "mode": "relative",
             "conditioned_on": ["age"]}]; interpolation: e.g. {"endpoints": [...], "method": "slerp",
-            "t": 0.25}. Both are recorded as given and must be plain JSON data.
+            "t": 0.25}; projection: where a projected latent came from (`Projection.record()`). All are
+            recorded as given and must be plain JSON data.
         size: output side in pixels (upscaled from the model's resolution).
         format: "png", "jpeg" or "webp"; default from the name's suffix.
         quality: JPEG/WebP quality (default 95/90); ignored for PNG.
@@ -121,6 +123,7 @@ def export_image(
         seed=seed,
         edits=edits,
         interpolation=interpolation,
+        projection=projection,
         output={
             "width": size,
             "height": size,
@@ -141,9 +144,7 @@ def export_image(
 
 def _target(folder: str | os.PathLike, name: str, fmt: str | None) -> tuple[Path, str]:
     """folder/name after checking that `name` cannot escape `folder`, and the output format."""
-    bad = not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
-    if bad or os.path.isabs(name) or Path(name).name != name:
-        raise LatentkitError(f"export name {name!r}: must be a plain file name inside the output folder")
+    check_export_name(name)
     suffix_fmt = SUFFIXES.get(Path(name).suffix.lower())
     fmt = fmt.lower().replace("jpg", "jpeg") if fmt else suffix_fmt
     if fmt not in FORMATS:
@@ -151,6 +152,13 @@ def _target(folder: str | os.PathLike, name: str, fmt: str | None) -> tuple[Path
     if suffix_fmt != fmt:
         raise LatentkitError(f"export {name!r}: the suffix does not match format {fmt!r}")
     return Path(folder) / name, fmt
+
+
+def check_export_name(name: str) -> None:
+    """Refuse (`LatentkitError`) an export name that is not a plain file name: it could escape the folder."""
+    bad = not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+    if bad or os.path.isabs(name) or Path(name).name != name:
+        raise LatentkitError(f"export name {name!r}: must be a plain file name inside the output folder")
 
 
 def _check_latent(z: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:

@@ -10,13 +10,16 @@
                  "vector_b64": ..., "sha256": ...},             # sha256 of the 4*dim raw bytes
       "edits": [{...}, ...] | null,                             # as given by the caller
       "interpolation": {...} | null,                            # as given by the caller
+      "projection": {"source_sha256": ..., "steps": 250, "mse": ..., "psnr": ...} | null,
       "output": {"width": 256, "height": 256, "format": "png", "quality": null,
                  "upscale": "bicubic", "pixels_sha256": ...},
       "watermark": {"scheme": ..., "export_id": "3fa2c1"}
     }
 
 `latent.vector_b64` is the exact z that was rendered (after any edits); `latent.seed` is where it
-started. `output.pixels_sha256` is the SHA-256 of the decoded RGB pixels as a row-major (H, W, 3)
+started. `projection` (absent in manifests written before it existed) says the starting latent was
+found by projecting an input image (`latentkit project`), whose file SHA-256 it records.
+`output.pixels_sha256` is the SHA-256 of the decoded RGB pixels as a row-major (H, W, 3)
 uint8 array, taken after the watermark is embedded and, for JPEG/WebP, after lossy encoding.
 
 The manifest travels three ways: a PNG iTXt chunk (keyword `latentkit`, what "PNG info" viewers show),
@@ -70,7 +73,8 @@ def decode_latent(record: dict[str, Any]) -> np.ndarray:
         raise LatentkitError("manifest latent.vector_b64: missing or not base64") from None
     if hashlib.sha256(raw).hexdigest() != record.get("sha256"):
         raise LatentkitError("manifest latent: vector does not match its recorded sha256")
-    if len(raw) != 4 * int(record.get("dim", -1)):
+    dim = record.get("dim")
+    if isinstance(dim, bool) or not isinstance(dim, int) or len(raw) != 4 * dim:
         raise LatentkitError(f"manifest latent: {len(raw)} bytes do not hold {record.get('dim')} float32")
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
@@ -92,8 +96,9 @@ def build_manifest(
     output: dict[str, Any],
     watermark: dict[str, Any],
     created: datetime.datetime | None = None,
+    projection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble a schema-1 manifest; `edits` and `interpolation` must be JSON-able (checked here)."""
+    """Assemble a schema-1 manifest; `edits`, `interpolation`, `projection` must be JSON-able (checked)."""
     created = created or datetime.datetime.now(datetime.UTC)
     manifest = {
         "schema": SCHEMA,
@@ -105,10 +110,11 @@ def build_manifest(
         "latent": {**encode_latent(z), "seed": seed},
         "edits": edits,
         "interpolation": interpolation,
+        "projection": projection,
         "output": output,
         "watermark": watermark,
     }
-    for field in ("edits", "interpolation"):
+    for field in ("edits", "interpolation", "projection"):
         try:
             json.dumps(manifest[field], allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -127,6 +133,8 @@ def parse_manifest(text: str | bytes, source: str) -> dict[str, Any]:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise LatentkitError(f"{source}: latentkit manifest is not valid JSON ({e})") from None
+    except RecursionError:
+        raise LatentkitError(f"{source}: latentkit manifest is nested too deeply to read") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise LatentkitError(f"{source}: not a latentkit manifest (schema is not {SCHEMA!r})")
     version = doc.get("schema_version")
@@ -138,6 +146,9 @@ def parse_manifest(text: str | bytes, source: str) -> dict[str, Any]:
     for key in REQUIRED:
         if not isinstance(doc.get(key), str if key == "created" else dict):
             raise LatentkitError(f"{source}: manifest field {key!r} is missing or malformed")
+    for key, kind in (("edits", list), ("interpolation", dict), ("projection", dict)):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise LatentkitError(f"{source}: manifest field {key!r} must be a {kind.__name__} or null")
     return doc
 
 

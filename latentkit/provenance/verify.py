@@ -1,8 +1,10 @@
-"""Check an image's provenance: manifest, C2PA signature, pixel hash and watermark.
+"""Check an image's (or a GIF/MP4 animation's) provenance: manifest, C2PA signature, pixel hash, watermark.
 
 An image is *verified* when its C2PA signature is valid (trusted, if a CA was given), the pixels hash
 to the recorded value, and the unsigned copy of the manifest (PNG chunk / XMP) agrees with the signed
 one. The watermark is reported but does not decide: it is there for images whose metadata is gone.
+For an animation the pixels are every decoded frame (`animfile.frames_sha256`) and the watermark is a
+majority vote over up to 5 evenly spaced frames; the unsigned manifest copy is the GIF comment.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from latentkit.errors import LatentkitError
+from latentkit.provenance import animfile
 from latentkit.provenance import manifest as mf
 from latentkit.provenance.c2pa_sign import C2paStatus, read_c2pa
 from latentkit.provenance.imagefile import read_image
-from latentkit.provenance.watermark import WatermarkResult, detect_watermark
+from latentkit.provenance.watermark import WatermarkResult, detect_watermark, detect_watermark_frames
 
 
 @dataclass
@@ -30,6 +33,8 @@ class VerifyReport:
         digital_source_type: IPTC source type from the C2PA action or the XMP, if any.
         pixels: "match", "mismatch" or "unknown" (nothing recorded).
         trust_requested: a --trust CA was given, so "valid" alone is not enough.
+        frames: decoded frame count of an animation (GIF/MP4), else None.
+        watermark_votes: (frames agreeing on the export id, frames checked) of an animation, else None.
     """
 
     path: str
@@ -44,6 +49,8 @@ class VerifyReport:
     pixels: str
     watermark: WatermarkResult
     trust_requested: bool
+    frames: int | None = None
+    watermark_votes: tuple[int, int] | None = None
 
     @property
     def watermark_matches_manifest(self) -> bool | None:
@@ -83,6 +90,7 @@ class VerifyReport:
             "format": self.format,
             "width": self.width,
             "height": self.height,
+            "frames": self.frames,
             "verified": self.verified,
             "problems": self.problems(),
             "manifest_source": self.manifest_source,
@@ -91,7 +99,12 @@ class VerifyReport:
             "digital_source_type": self.digital_source_type,
             "c2pa": self.c2pa.to_dict(),
             "pixels": self.pixels,
-            "watermark": {**self.watermark.to_dict(), "matches_manifest": self.watermark_matches_manifest},
+            "watermark": {
+                **self.watermark.to_dict(),
+                "matches_manifest": self.watermark_matches_manifest,
+                "frames_agreeing": self.watermark_votes[0] if self.watermark_votes else None,
+                "frames_checked": self.watermark_votes[1] if self.watermark_votes else None,
+            },
         }
 
 
@@ -102,6 +115,8 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
     manifest of an unknown schema version.
     """
     trust_pem = _read_trust(trust) if trust is not None else None
+    if animfile.is_animation_file(path):
+        return _verify_animation(path, trust_pem)
     image = read_image(path)
     c2pa = read_c2pa(image.data, image.mime, trust_pem)
     xmp = mf.read_xmp(image.xmp) if image.xmp else {}
@@ -133,9 +148,45 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
     )
 
 
+def _verify_animation(path: str | os.PathLike, trust_pem: str | None) -> VerifyReport:
+    """`verify_image` for a GIF or MP4: every decoded frame hashed, the watermark voted over frames."""
+    anim = animfile.read_animation(path)
+    c2pa = read_c2pa(anim.data, anim.mime, trust_pem)
+    text = anim.manifest_text if anim.manifest_text and mf.SCHEMA in anim.manifest_text[:80] else None
+    embedded = mf.parse_manifest(text, f"{path} (gif-comment)") if text is not None else None
+    signed = mf.parse_manifest(mf.dumps(c2pa.manifest), f"{path} (C2PA)") if c2pa.manifest else None
+    manifest, manifest_source = (
+        (signed, "c2pa") if signed else (embedded, "gif-comment" if embedded else None)
+    )
+    pixels = "unknown"
+    if manifest is not None:
+        recorded = manifest["output"].get("pixels_sha256")
+        pixels = "match" if recorded == animfile.frames_sha256(anim.frames) else "mismatch"
+    watermark, agreeing, checked = detect_watermark_frames(anim.frames)
+    h, w = anim.frames[0].shape[:2]
+    return VerifyReport(
+        path=str(path),
+        format=anim.format,
+        width=w,
+        height=h,
+        manifest=manifest,
+        manifest_source=manifest_source,
+        embedded_matches_signed=(embedded == signed) if embedded and signed else None,
+        digital_source_type=c2pa.digital_source_type,
+        c2pa=c2pa,
+        pixels=pixels,
+        watermark=watermark,
+        trust_requested=trust_pem is not None,
+        frames=len(anim.frames),
+        watermark_votes=(agreeing, checked),
+    )
+
+
 def format_report(r: VerifyReport) -> str:
     """A short human-readable report, one aspect per line."""
     lines = [f"{r.path}: {r.format.upper()} {r.width}x{r.height}"]
+    if r.frames is not None:
+        lines[0] += f", {r.frames} frame(s)"
     m = r.manifest
     if m is None:
         lines.append("  manifest   absent (no latentkit PNG chunk, XMP or C2PA assertion)")
@@ -144,6 +195,9 @@ def format_report(r: VerifyReport) -> str:
         seed = f"seed {latent.get('seed')}, " if latent.get("seed") is not None else ""
         extra = f", {len(m['edits'])} edit(s)" if m.get("edits") else ""
         extra += ", interpolation" if m.get("interpolation") else ""
+        anim = m.get("animation") if isinstance(m.get("animation"), dict) else None
+        extra += f", animation of {anim.get('frames')} latents at {anim.get('fps')} fps" if anim else ""
+        extra += ", projected from an input image" if m.get("projection") else ""
         lines.append(
             f"  manifest   {m['software'].get('name')} {m['software'].get('version')}, {m['created']}, "
             f"model {model.get('name')!r} (weights {str(model.get('weights_sha256'))[:12]}), "
@@ -173,12 +227,15 @@ def format_report(r: VerifyReport) -> str:
     if wm.found:
         agree = {True: ", matches the manifest", False: ", DIFFERS from the manifest", None: ""}
         how = " after a shift search" if wm.method != "direct" else ""
+        if r.watermark_votes:
+            how += f", on {r.watermark_votes[0]} of {r.watermark_votes[1]} frames checked"
         lines.append(
             f"  watermark  found: latentkit export {wm.export_id} (confidence {wm.confidence:.1f}{how})"
             f"{agree[r.watermark_matches_manifest]}"
         )
     else:
-        lines.append(f"  watermark  not found (confidence {wm.confidence:.1f})")
+        votes = f", {r.watermark_votes[1]} frames checked" if r.watermark_votes else ""
+        lines.append(f"  watermark  not found (confidence {wm.confidence:.1f}{votes})")
     problems = r.problems()
     lines.append("  verified   yes" if r.verified else f"  verified   no: {'; '.join(problems)}")
     return "\n".join(lines)

@@ -185,3 +185,23 @@ def _gram_inverse() -> np.ndarray:
 def _pattern_spectra() -> np.ndarray:
     """rfft2 of every pattern, (K, GRID, GRID//2 + 1) complex64, for the shift search."""
     return np.fft.rfft2(_patterns().reshape(-1, GRID, GRID)).astype(np.complex64)
+
+
+def detect_watermark_frames(frames: list[np.ndarray], checks: int = 5) -> tuple[WatermarkResult, int, int]:
+    """Read the watermark of an animation by majority vote over up to `checks` evenly spaced frames.
+
+    frames: (H, W, 3) uint8 RGB each. Returns (result, frames agreeing on its export id, frames
+    checked); the result is found only when more than half of the checked frames carry the same id.
+    Its confidence is the median over the checked frames.
+    """
+    index = np.unique(np.linspace(0, len(frames) - 1, min(checks, len(frames))).round().astype(int))
+    results = [detect_watermark(frames[i]) for i in index]
+    confidence = float(np.median([r.confidence for r in results]))
+    ids = [r.export_id for r in results if r.found]
+    best = max(set(ids), key=ids.count) if ids else None
+    votes = ids.count(best) if best else 0
+    if best is not None and 2 * votes > len(results):
+        first = next(r for r in results if r.export_id == best)
+        return WatermarkResult(True, best, confidence, first.bits, first.method), votes, len(results)
+    strongest = max(results, key=lambda r: r.confidence)
+    return WatermarkResult(False, None, confidence, strongest.bits, strongest.method), votes, len(results)

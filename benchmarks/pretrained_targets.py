@@ -1,0 +1,171 @@
+"""Measure a faces model against the shipped-model targets (issue 8) and write them as JSON.
+
+    python benchmarks/pretrained_targets.py --model pretrained/faces64 [--samples 5000] [--edits 500]
+                                            [--json pretrained/faces64/targets.json]
+
+1. quality: FID, KID, precision/recall (k=3) and density/coverage (k=5) on the model's feature
+   network (`--features`, default MODEL/predictor), `--samples` per side, against real faces of data
+   seed 1 (not trained on), next to the real-vs-real floor of two disjoint real halves;
+2. attribute statistics: predicted attributes of `--samples` generated vs real faces, W1 per
+   attribute as a fraction of its range (target <= 0.05), the glasses rate and the age~glasses
+   correlation (targets: within 0.05 of the data's);
+3. directions: validation accuracy of smile, age and glasses (target >= 0.95) from directions.json;
+4. edits: +3 along smile conditioned on age and glasses over `--edits` samples: share whose smile
+   rose (target >= 0.9), mean rise (>= 1.0 on the [-1, 1] scale), mean |change| of age and glasses
+   (<= 0.1); the same for age with smile and glasses held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+TARGETS = {
+    "precision": 0.75,
+    "recall": 0.6,
+    "w1_fraction": 0.05,
+    "rate_gap": 0.05,
+    "validation": 0.95,
+    "raised_fraction": 0.9,
+    "mean_change": 1.0,
+    "side_effect": 0.1,
+}
+
+
+def quality(bundle, features, samples: int) -> dict:
+    from latentkit.data import load_dataset
+    from latentkit.metrics.evaluate import evaluate
+
+    data = load_dataset("faces", size=bundle.config.resolution, n=2 * samples, seed=1)
+    return evaluate(bundle.generator, data, features, ["fid", "kid", "pr", "dc"], samples, seed=0)
+
+
+def statistics(bundle, predictor, samples: int) -> dict:
+    from latentkit.data import load_dataset
+    from latentkit.data.faces import BINARY, RANGES
+    from latentkit.metrics.attributes import attribute_match
+    from latentkit.metrics.evaluate import generate
+    from latentkit.metrics.features import predict_attributes
+
+    real = load_dataset("faces", size=bundle.config.resolution, n=samples, seed=2)
+    fake = generate(bundle.generator, samples, seed=1)
+    scored = {a.name for a in predictor.attributes}
+    ranges = {k: v for k, v in RANGES.items() if k in scored}
+    r = attribute_match(
+        predict_attributes(predictor, real.data),
+        predict_attributes(predictor, fake),
+        ranges,
+        binary=BINARY,
+        pairs=[("age", "glasses")],
+    )
+    labels = real.labels
+    r["data_labels"] = {"glasses_rate": float(labels["glasses"].mean())}
+    return r
+
+
+def edits(bundle, predictor, n: int) -> dict:
+    from latentkit.latent.editor import Editor
+    from latentkit.latent.report import edit_effect
+
+    editor = Editor(bundle)
+    return {
+        "smile": edit_effect(editor, predictor, "smile", 3.0, ["age", "glasses"], samples=n, seed=50_000),
+        "age": edit_effect(editor, predictor, "age", 3.0, ["smile", "glasses"], samples=n, seed=50_000),
+    }
+
+
+def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
+    """(figure, measured, target, met) rows for the model card."""
+    t, rows = TARGETS, []
+    q = r["quality"]["metrics"]
+    rows.append(
+        ("precision (k=3)", f"{q['precision']:.3f}", f">= {t['precision']}", q["precision"] >= t["precision"])
+    )
+    rows.append(("recall (k=3)", f"{q['recall']:.3f}", f">= {t['recall']}", q["recall"] >= t["recall"]))
+    floor = r["quality"]["real_vs_real"]["fid"]
+    rows.append(("FID (own features)", f"{q['fid']:.3f} (real vs real {floor:.3f})", "reported", True))
+    for name, a in r["statistics"]["attributes"].items():
+        rows.append((f"W1 {name} / range", f"{a['w1_fraction']:.3f}", f"<= {t['w1_fraction']}",
+                     a["w1_fraction"] <= t["w1_fraction"]))  # fmt: skip
+    g = r["statistics"]["attributes"]["glasses"]
+    gap = abs(g["fake_rate"] - g["real_rate"])
+    rows.append(
+        ("glasses rate", f"{g['fake_rate']:.3f} vs data {g['real_rate']:.3f}", "within 0.05", gap <= 0.05)
+    )
+    c = r["statistics"]["correlations"]["age~glasses"]
+    cgap = abs(c["fake"] - c["real"])
+    rows.append(
+        ("age~glasses correlation", f"{c['fake']:.3f} vs data {c['real']:.3f}", "within 0.05", cgap <= 0.05)
+    )
+    for name, v in r["directions"].items():
+        rows.append(
+            (
+                f"direction {name} validation accuracy",
+                f"{v:.3f}",
+                f">= {t['validation']}",
+                v >= t["validation"],
+            )
+        )
+    for name, e in r["edits"].items():
+        held = e["conditioned_on"]
+        side = max(e["mean_abs_change"][k] for k in held)
+        rows.append((f"+3 {name} (holding {', '.join(held)}): share raised", f"{e['raised_fraction']:.3f}",
+                     f">= {t['raised_fraction']}", e["raised_fraction"] >= t["raised_fraction"]))  # fmt: skip
+        if name == "smile":
+            rows.append((f"+3 {name}: mean rise", f"{e['mean_change']:.3f}", f">= {t['mean_change']}",
+                         e["mean_change"] >= t["mean_change"]))  # fmt: skip
+        side_text = ", ".join(f"{k} {e['mean_abs_change'][k]:.3f}" for k in held)
+        rows.append((f"+3 {name}: mean change of held attributes", side_text, f"<= {t['side_effect']}",
+                     side <= t["side_effect"]))  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--predictor", help="attribute predictor (default MODEL/predictor)")
+    p.add_argument("--features", help="feature network for FID etc. (default: the predictor)")
+    p.add_argument("--samples", type=int, default=5000)
+    p.add_argument("--edits", type=int, default=500)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    from latentkit.latent.directions import load_directions
+    from latentkit.metrics.features import load_feature_net
+    from latentkit.models import load_bundle
+
+    t0 = time.perf_counter()
+    bundle = load_bundle(args.model)
+    predictor, _ = load_feature_net(args.predictor or Path(bundle.path) / "predictor")
+    features = load_feature_net(args.features)[0] if args.features else predictor
+    dirs = load_directions(bundle)
+    r = {
+        "model": bundle.name,
+        "weights_sha256": bundle.weights_sha256,
+        "samples": args.samples,
+        "quality": quality(bundle, features, args.samples),
+        "statistics": statistics(bundle, predictor, args.samples),
+        "directions": {k: dirs[k].meta["validation"] for k in ("smile", "age", "glasses") if k in dirs},
+        "edits": edits(bundle, predictor, args.edits),
+    }
+    rows = verdicts(r)
+    r["table"] = [{"figure": f, "measured": m, "target": t, "met": ok} for f, m, t, ok in rows]
+    r["seconds"] = round(time.perf_counter() - t0, 1)
+    print("| figure | measured | target | met |\n| --- | --- | --- | --- |")
+    for f, m, t, ok in rows:
+        print(f"| {f} | {m} | {t} | {'yes' if ok else '**no**'} |")
+    print(f"({r['seconds']:.0f} s)")
+    if args.json:
+        from latentkit.io import write_json
+
+        write_json(args.json, r)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""Projecting an image into a generator's latent space (GAN inversion), so real images can be edited.
+
+    pixels = read_input("me.png")                          # (H, W, 3) uint8, any size >= MIN_SIDE
+    result = project(bundle, pixels, feature_net=net)      # a Projection: z, reconstruction, PSNR...
+    save_projection("z.npy", result)                       # z.npy + z.projection.json (the record)
+
+Method (optimisation on z, after the StyleGAN2 projector, Karras et al. 2020, adapted to z-space):
+
+1. Starting points: `candidates` seeded random latents, plus the encoder's guess when an `Encoder`
+   is given, are rendered in one no-grad batch; the `restarts` with the lowest loss are kept.
+2. All restarts are optimised together as one batch (Adam on z, cosine learning-rate decay) for the
+   first `explore` share of the steps; then only the best one continues.
+3. Loss per image: pixel MSE (images in [-1, 1]) + `perceptual` x a feature distance on latentkit's
+   own feature net (LPIPS-like: each block's activations unit-normalised per pixel, squared
+   differences averaged; no learned weights) + `prior` x (|z| / sqrt(D) - 1)^2, which keeps z near
+   the shell where Gaussian latents live, so directions fitted on sampled latents still apply.
+
+The generator is in eval mode (batch norm uses running statistics), so the restarts in a batch do
+not influence each other. Input images are centre-cropped to a square and resized (Lanczos) to the
+model's resolution; grey and palette images become RGB and transparent pixels are composited over
+white (`read_input`). Images whose shorter side is under `min_side(resolution)` are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from latentkit.errors import LatentkitError
+from latentkit.io import parse_tagged_json, read_bytes, write_json
+
+FORMAT = "latentkit-projection"
+VERSION = 1
+SIDECAR_SUFFIX = ".projection.json"
+MIN_SIDE = 16
+
+
+# --- input images --------------------------------------------------------------------------------
+
+
+def min_side(resolution: int) -> int:
+    """Smallest accepted input side for a model of `resolution` px: half of it (upscaling more than
+    2x invents the detail the projection would then copy), and never under MIN_SIDE."""
+    return max(MIN_SIDE, resolution // 2)
+
+
+def read_input(source: str | os.PathLike | bytes, name: str | None = None) -> tuple[np.ndarray, str]:
+    """An input image as ((H, W, 3) uint8 RGB, SHA-256 hex of the file's bytes).
+
+    `source` is a path or the file's bytes (`name` then labels errors). Decoding goes through
+    `latentkit.provenance.imagefile.decode_bytes` (size limits, decompression-bomb guard, one-line
+    errors for non-images and truncated files). Grey and palette images become RGB; alpha is
+    composited over white; the EXIF orientation of photos is applied.
+    """
+    from latentkit.provenance.imagefile import MAX_BYTES, decode_bytes
+
+    if isinstance(source, bytes):
+        data, name = source, name or "image"
+    else:
+        path = Path(source)
+        name = name or str(path)
+        if path.is_dir():
+            raise LatentkitError(f"{name}: is a folder, not an image")
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            raise LatentkitError(
+                f"{name}: {path.stat().st_size:,} bytes is over the {MAX_BYTES:,}-byte limit"
+            )
+        data = read_bytes(path)
+    decoded = decode_bytes(data, name)  # every check happens here; reopening below is then safe
+    pixels = decoded.pixels
+    img = Image.open(io.BytesIO(data))
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha or img.getexif().get(0x0112, 1) != 1:  # 0x0112: EXIF orientation
+        img = ImageOps.exif_transpose(img)
+        if has_alpha:
+            rgba = img.convert("RGBA")
+            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        pixels = np.asarray(img.convert("RGB"))
+    return pixels, hashlib.sha256(data).hexdigest()
+
+
+def prepare_image(pixels: np.ndarray, resolution: int, name: str = "image") -> np.ndarray:
+    """Centre-crop (H, W, 3) uint8 to a square and resize it (Lanczos) to (resolution, resolution, 3)."""
+    h, w = pixels.shape[:2]
+    need = min_side(resolution)
+    if min(h, w) < need:
+        raise LatentkitError(
+            f"{name}: {w}x{h} pixels is too small; the shorter side must be at least {need} px "
+            f"for a {resolution} px model"
+        )
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray(np.ascontiguousarray(pixels[top : top + side, left : left + side]))
+    if side != resolution:
+        square = square.resize((resolution, resolution), Image.LANCZOS)
+    return np.asarray(square.convert("RGB"))
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) or (N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1]."""
+    x = torch.from_numpy(np.array(pixels, dtype=np.float32))  # a copy: inputs may be read-only
+    x = x[None] if x.ndim == 3 else x
+    return x.permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, 3) uint8 (grey repeated to RGB), as `render` rounds."""
+    img = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    img = img.cpu().numpy()
+    return np.repeat(img, 3, axis=3) if img.shape[3] == 1 else img
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images of the same shape (peak 255); inf when identical."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255.0**2
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+# --- the loss ------------------------------------------------------------------------------------
+
+
+def block_features(net, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each stride-2 block's output of a `FeatureNet` for x (N, C, H, W), unit-normalised per pixel."""
+    x = net._prepare(x)
+    taps = []
+    for i, module in enumerate(net.body):
+        x = module(x)
+        if i % 6 == 5:  # the ReLU closing each six-module block (see features._block)
+            taps.append(x / (x.norm(dim=1, keepdim=True) + 1e-8))
+    return taps
+
+
+def perceptual_distance(net, x: torch.Tensor, target_taps: list[torch.Tensor]) -> torch.Tensor:
+    """(N,) mean over blocks of the per-pixel squared distance of unit-normalised activations."""
+    taps = block_features(net, x)
+    per_block = [((a - b) ** 2).sum(dim=1).mean(dim=(1, 2)) for a, b in zip(taps, target_taps, strict=True)]
+    return torch.stack(per_block).mean(dim=0)
+
+
+@dataclass
+class ProjectionLoss:
+    """pixel MSE + perceptual x feature distance + prior x (|z| / sqrt(D) - 1)^2, per image (N,).
+
+    Args:
+        target: (1, C, R, R) in [-1, 1].
+        net: a `FeatureNet` for the perceptual term, or None (pixel loss and prior only).
+    """
+
+    target: torch.Tensor
+    net: Any = None
+    perceptual: float = 0.05
+    prior: float = 0.01
+
+    def __post_init__(self) -> None:
+        self.use_net = self.net is not None and self.perceptual > 0
+        if self.use_net:
+            with torch.no_grad():
+                self.taps = block_features(self.net, self.target)
+
+    def __call__(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        loss = ((x - self.target) ** 2).mean(dim=(1, 2, 3))
+        if self.use_net:
+            loss = loss + self.perceptual * perceptual_distance(self.net, x, self.taps)
+        radius = z.norm(dim=1) / math.sqrt(z.shape[1])
+        return loss + self.prior * (radius - 1.0) ** 2
+
+
+# --- projection ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Projection:
+    """The result of `project`.
+
+    Attributes:
+        z: the latent, (latent_dim,) float32.
+        target: the prepared input, (R, R, 3) uint8.
+        image: G(z) as `render` rounds it, (R, R, 3) uint8.
+        mse: mean squared pixel error of image vs target, on [0, 1] intensities.
+        psnr: 10 log10(1 / mse), dB.
+        feature_distance: L2 distance of the feature net's pooled features of image and target
+            (the embedding FID uses), or None without a feature net.
+        steps, restarts: the optimisation's settings; seconds: its wall-clock time.
+        source_sha256: SHA-256 of the input file's bytes, when known.
+    """
+
+    z: np.ndarray
+    target: np.ndarray
+    image: np.ndarray
+    mse: float
+    psnr: float
+    feature_distance: float | None
+    steps: int
+    restarts: int
+    seconds: float
+    source_sha256: str | None = None
+
+    def record(self, model_weights_sha256: str | None = None) -> dict[str, Any]:
+        """The manifest's `projection` entry (plain JSON): where z came from and how well it fits."""
+        raw = np.ascontiguousarray(self.z, dtype="<f4").tobytes()
+        return {
+            "method": "optimisation",
+            "source_sha256": self.source_sha256,
+            "steps": self.steps,
+            "restarts": self.restarts,
+            "mse": round(self.mse, 8),
+            "psnr": round(self.psnr, 3) if math.isfinite(self.psnr) else None,
+            "feature_distance": None if self.feature_distance is None else round(self.feature_distance, 6),
+            "model_weights_sha256": model_weights_sha256,
+            "latent_sha256": hashlib.sha256(raw).hexdigest(),
+        }
+
+
+def _lr(step: int, steps: int, lr: float) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 5% of `lr`."""
+    warm = max(1, steps // 20)
+    if step < warm:
+        return lr * (step + 1) / warm
+    t = (step - warm) / max(1, steps - warm)
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _starts(gen, loss_fn, dim: int, candidates: int, restarts: int, seed: int, guess) -> torch.Tensor:
+    """The `restarts` lowest-loss latents among seeded random candidates (and the encoder's guess)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(candidates, dim, generator=g)
+    if guess is not None:
+        z = torch.cat([guess.reshape(1, dim).float(), z])
+    losses = []
+    with torch.no_grad():
+        for chunk in z.split(64):
+            losses.append(loss_fn(chunk, gen(chunk)))
+    best = torch.cat(losses).argsort()[: min(restarts, len(z))]
+    return z[best].clone()
+
+
+def project(
+    bundle,
+    pixels: np.ndarray,
+    *,
+    feature_net=None,
+    encoder=None,
+    steps: int = 250,
+    restarts: int = 4,
+    candidates: int = 64,
+    explore: float = 0.3,
+    lr: float = 0.15,
+    perceptual: float = 0.05,
+    prior: float = 0.01,
+    seed: int = 0,
+    source_sha256: str | None = None,
+    progress=None,
+) -> Projection:
+    """Find z with G(z) close to `pixels`; see the module docstring for the method.
+
+    Args:
+        bundle: a loaded `Bundle` of an image model.
+        pixels: the input, (H, W, 3) uint8 of any size (centre-cropped and resized here).
+        feature_net: a `FeatureNet` (e.g. the bundle's predictor) for the perceptual term and the
+            feature distance; None uses pixels only.
+        encoder: an `Encoder` whose guess joins the random candidates, or None.
+        steps: Adam steps in total (the restarts share the first `explore` share of them).
+        restarts: latents optimised together in the first phase; candidates: random latents
+            scored to choose them.
+        lr: peak Adam learning rate on z (a Gaussian z has entries of size ~1).
+        perceptual, prior: loss weights (see `ProjectionLoss`).
+        seed: seed of the random candidates: same inputs and seed -> same z (same thread count).
+        progress: called as progress(step, steps) after each step (e.g. a tqdm or gradio bar), or None.
+    """
+    cfg = bundle.config
+    if cfg.kind != "dcgan":
+        raise LatentkitError(f"model {bundle.name!r} makes 2-d points, not images; projection needs images")
+    if steps < 1 or restarts < 1 or candidates < 1:
+        raise LatentkitError(f"projection: steps, restarts and candidates must be >= 1 (got {steps}, "
+                             f"{restarts}, {candidates})")  # fmt: skip
+    gen = bundle.generator
+    if gen.training:
+        raise ValueError("project: the generator must be in eval mode (batch norm statistics)")
+    device = next(gen.parameters()).device
+    target_px = prepare_image(pixels, cfg.resolution)
+    if cfg.channels == 1:  # a grey model is compared with the grey version of the input
+        target_px = np.repeat(np.asarray(Image.fromarray(target_px).convert("L"))[..., None], 3, axis=2)
+    target = to_tensor(target_px)[:, : cfg.channels].to(device)
+    if feature_net is not None and feature_net.channels != cfg.channels:
+        raise LatentkitError(
+            f"feature net reads {feature_net.channels}-channel images; model {bundle.name!r} makes "
+            f"{cfg.channels}-channel ones"
+        )
+    loss_fn = ProjectionLoss(target, feature_net, perceptual, prior)
+    start = time.perf_counter()
+    params = list(gen.parameters()) + ([] if feature_net is None else list(feature_net.parameters()))
+    frozen = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        guess = None
+        if encoder is not None:
+            with torch.no_grad():
+                guess = encoder(target).cpu()
+        z = _starts(gen, loss_fn, cfg.latent_dim, candidates, restarts, seed, guess).to(device)
+        z = _optimise(gen, loss_fn, z, steps, explore, lr, progress)
+    finally:
+        for p, f in zip(params, frozen, strict=True):
+            p.requires_grad_(f)
+    with torch.no_grad():
+        image = to_pixels(gen(z[None]))[0]
+        fd = None
+        if feature_net is not None:
+            pair = torch.cat([to_tensor(image), to_tensor(target_px)])[:, : cfg.channels]
+            f = feature_net.features(pair.to(device))
+            fd = float((f[0] - f[1]).norm())
+    mse = float(np.mean((image.astype(np.float64) - target_px.astype(np.float64)) ** 2)) / 255.0**2
+    return Projection(
+        z=z.cpu().numpy().astype(np.float32),
+        target=target_px,
+        image=image,
+        mse=mse,
+        psnr=psnr(image, target_px),
+        feature_distance=fd,
+        steps=steps,
+        restarts=restarts,
+        seconds=time.perf_counter() - start,
+        source_sha256=source_sha256,
+    )
+
+
+def _optimise(
+    gen, loss_fn, z0: torch.Tensor, steps: int, explore: float, lr: float, progress
+) -> torch.Tensor:
+    """Adam on the batch z0 (K, D); after round(explore * steps) steps only the best row continues.
+
+    Returns the best latent seen, (D,), detached.
+    """
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.999))
+    switch = round(explore * steps) if len(z0) > 1 else 0
+    best_z, best_loss = z0[0].clone(), math.inf
+    for step in range(steps):
+        if step == switch and len(z) > 1:
+            with torch.no_grad():
+                keep = loss_fn(z, gen(z)).argmin()
+            z = z[keep : keep + 1].detach().clone().requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.999))  # fresh moments for the survivor
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps, lr)
+        losses = loss_fn(z, gen(z))
+        i = int(losses.argmin())
+        if float(losses[i].detach()) < best_loss:  # the loss of z before this step's update
+            best_loss, best_z = float(losses[i].detach()), z[i].detach().clone()
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+        if progress is not None:
+            progress(step + 1, steps)
+    with torch.no_grad():
+        final = loss_fn(z, gen(z))
+        i = int(final.argmin())
+        if float(final[i]) < best_loss:
+            best_z = z[i].detach().clone()
+    return best_z
+
+
+def bundle_helpers(bundle, predictor=None, encoder=None) -> tuple[Any, Any]:
+    """(feature net, encoder) for projecting into `bundle`.
+
+    Each is loaded from the given folder, else from BUNDLE/predictor and BUNDLE/encoder when those
+    exist, else None (the projection then uses pixels only / random starts only).
+    """
+    from latentkit.latent.encoder import load_encoder
+    from latentkit.metrics.features import load_feature_net
+
+    predictor = predictor or (bundle.path / "predictor" if (bundle.path / "predictor").is_dir() else None)
+    encoder = encoder or (bundle.path / "encoder" if (bundle.path / "encoder").is_dir() else None)
+    net = load_feature_net(predictor)[0] if predictor else None
+    return net, load_encoder(encoder, bundle) if encoder else None
+
+
+def project_image(
+    model, image: str | os.PathLike | bytes, *, predictor=None, encoder=None, **kwargs: Any
+) -> Projection:
+    """The API call: read `image` (a path or file bytes), project it into `model` (a bundle folder or a
+    loaded `Bundle`) with its predictor and encoder (see `bundle_helpers`); `kwargs` go to `project`.
+    """
+    from latentkit.models import Bundle, load_bundle
+
+    bundle = model if isinstance(model, Bundle) else load_bundle(model)
+    pixels, sha = read_input(image)
+    net, enc = bundle_helpers(bundle, predictor, encoder)
+    return project(bundle, pixels, feature_net=net, encoder=enc, source_sha256=sha, **kwargs)
+
+
+# --- the projection record beside a latent file --------------------------------------------------
+
+
+def sidecar_path(latent_path: str | os.PathLike) -> Path:
+    """z.npy -> z.projection.json (the record `latentkit edit --latent z.npy` picks up)."""
+    path = Path(latent_path)
+    return path.with_name(path.stem + SIDECAR_SUFFIX)
+
+
+def save_projection(latent_path: str | os.PathLike, result: Projection, bundle=None) -> tuple[Path, Path]:
+    """Write result.z with `save_latents` and its record beside it; returns (latent file, sidecar)."""
+    from latentkit.latent.editor import save_latents
+
+    weights = bundle.weights_sha256 if bundle is not None else None
+    latent = save_latents(latent_path, result.z)
+    sidecar = sidecar_path(latent)
+    write_json(sidecar, {"format": FORMAT, "version": VERSION, **result.record(weights)})
+    return latent, sidecar
+
+
+def load_projection_record(latent_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record of a latent file's sidecar, or None when there is none.
+
+    A malformed sidecar is a `LatentkitError` naming it.
+    """
+    path = sidecar_path(latent_path)
+    if not path.is_file():
+        return None
+    doc = parse_tagged_json(read_bytes(path), path, FORMAT, VERSION, what="projection record")
+    if not isinstance(doc.get("latent_sha256"), str):
+        raise LatentkitError(f"{path}: 'latent_sha256' is missing (re-run `latentkit project`)")
+    return {k: v for k, v in doc.items() if k not in ("format", "version")}
+
+
+def projection_for(record: dict[str, Any] | None, z: np.ndarray) -> dict[str, Any] | None:
+    """`record` if it describes latent z (D,) (its latent_sha256 matches), else None.
+
+    A sidecar left beside a latent file that was since replaced then records nothing false.
+    """
+    if record is None:
+        return None
+    raw = np.ascontiguousarray(z, dtype="<f4").reshape(-1).tobytes()
+    return record if hashlib.sha256(raw).hexdigest() == record.get("latent_sha256") else None
