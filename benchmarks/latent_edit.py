@@ -3,9 +3,10 @@
     python benchmarks/latent_edit.py [--threads 2] [--samples 20000] [--batch-images 1000]
                                      [--predictor PRED] [--json results.json] [--animation-only]
 
-Model: a DCGAN generator at 64 px, ngf 64, latent 128 (random weights: speed does not depend on
-them). Predictor: `--predictor PRED` (a FeatureNet folder at 64 px predicting smile, age, glasses)
-or, by default, one trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
+Model: `--model M` (a bundle or a shipped name such as faces64; copied to a temp folder, so its own
+directions are never touched) or, by default, a DCGAN generator at 64 px, ngf 64, latent 128 (random
+weights: speed does not depend on them). Predictor: `--predictor PRED`, else M/predictor, else one
+trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
 
 1. single edit: `Editor.edit` of one latent (two edits, conditioned on a third) + the generator's
    forward pass at batch 1; p50/p95 over 300 runs after 20 warm-ups. Also with `render`'s bicubic
@@ -40,9 +41,13 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ms), 3), "p95_ms": round(q[94], 3)}
 
 
-def make_bundle(root: Path):
-    from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+def make_bundle(root: Path, model: str | None = None):
+    import shutil
 
+    from latentkit.models import ModelConfig, build_generator, load_bundle, resolve_bundle_path, save_bundle
+
+    if model:
+        return load_bundle(shutil.copytree(resolve_bundle_path(model), root / "model"))
     torch.manual_seed(0)
     cfg = ModelConfig(resolution=64, ngf=64, latent_dim=128)
     return load_bundle(save_bundle(root / "g64", build_generator(cfg), cfg))
@@ -251,7 +256,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--samples", type=int, default=20_000)
     p.add_argument("--batch-images", type=int, default=1000)
-    p.add_argument("--predictor")
+    p.add_argument("--model", help="bundle or shipped model name (default: a random 64 px ngf-64 DCGAN)")
+    p.add_argument("--predictor", help="attribute predictor (default: MODEL/predictor, else a quick one)")
     p.add_argument("--json")
     p.add_argument("--animation-only", action="store_true", help="only the interpolation GIF/MP4 export")
     args = p.parse_args()
@@ -263,12 +269,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["LATENTKIT_HOME"] = str(root)
-        bundle = make_bundle(root)
-        results = {"threads": args.threads, "torch": torch.__version__}
+        bundle = make_bundle(root, args.model)
+        results = {"threads": args.threads, "torch": torch.__version__, "model": bundle.name}
+        results["generator"] = {k: getattr(bundle.config, k) for k in ("resolution", "ngf", "latent_dim")}
         if args.animation_only:
             run_animation(Editor(bundle), root, results)
             return _save(results, args.json)
-        predictor = make_predictor(args.predictor)
+        shipped = Path(bundle.path) / "predictor"
+        predictor = make_predictor(args.predictor or (str(shipped) if shipped.is_dir() else None))
         results["directions_fit"] = bench_fit(bundle, predictor, args.samples)
         print("directions fit:", json.dumps(results["directions_fit"]))
         save_directions(

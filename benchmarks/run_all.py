@@ -98,19 +98,20 @@ def train_throughput(quick: bool) -> list[Row]:
     ]
 
 
-def latent_edit(quick: bool, tmp: Path) -> list[Row]:
+def latent_edit(quick: bool, tmp: Path, model: str | None) -> list[Row]:
     out = tmp / "latent_edit.json"
     args = ["--samples", "2000" if quick else "20000", "--batch-images", "20" if quick else "1000"]
+    args += ["--model", model] if model else []
     args += ["--json", str(out)]
     r = run("latent_edit.py", args, out)
     cmd = shown("latent_edit.py", args)
     single, fit, batch = r["single_edit"], r["directions_fit"], r["batch_export"]
     ms = batch["ms_per_image"]
     where = ", ".join(f"{k} {v:.1f}" for k, v in sorted(ms.items(), key=lambda kv: -kv[1])[:4])
-    one = single["edit_plus_forward"]
+    one, g = single["edit_plus_forward"], r["generator"]
     rows = [
         Row(
-            "one edit rendered (edit + generator forward, batch 1, 64 px)",
+            f"one edit rendered (edit + generator forward, batch 1, {g['resolution']} px, ngf {g['ngf']})",
             f"p50 {one['p50_ms']:.1f} ms, p95 {one['p95_ms']:.1f} ms",
             "<= 5 ms",
             cmd,
@@ -129,16 +130,18 @@ def latent_edit(quick: bool, tmp: Path) -> list[Row]:
             cmd,
         ),
     ]
-    if "animation" in r:
-        a = r["animation"]
-        rows.append(
-            Row(
-                f"interpolation animation: {a['frames']} frames at {a['size']} px, signed GIF",
-                f"{a['seconds']:.2f} s",
-                "reported",
-                cmd,
+    for key in ("interpolation_gif", "interpolation_mp4"):
+        if key in r:
+            a = r[key]
+            rows.append(
+                Row(
+                    f"interpolation: {a['frames']} frames at {a['size']} px, signed {a['format'].upper()}",
+                    f"{a['total_s']:.2f} s ({a['ms_per_frame']:.0f} ms/frame, watermark bits "
+                    f"{a['watermark_bit_accuracy']['mean']:.3f})",
+                    "reported",
+                    cmd,
+                )
             )
-        )
     return rows
 
 
@@ -213,8 +216,10 @@ def inversion(quick: bool, tmp: Path, model: str | None) -> list[Row]:
     r = run("inversion.py", args, out)
     return [
         Row(
-            f"inversion of held-out faces ({r.get('n', '?')} images)",
-            f"{r['seconds_per_image']:.1f} s/image, PSNR {r['psnr_db']:.1f} dB",
+            f"inversion of held-out faces ({r['n']} images, {r['resolution']} px)",
+            f"{r['seconds_per_image_median']:.1f} s/image (median), PSNR {r['psnr_mean']:.1f} dB, "
+            f"feature distance {r['feature_distance_mean']:.2f} (between faces "
+            f"{r['feature_distance_between_faces']:.2f})",
             "<= 10 s/image",
             shown("inversion.py", args),
         )
@@ -251,7 +256,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows += faces_render(args.quick)
         rows += train_throughput(args.quick)
-        rows += latent_edit(args.quick, Path(tmp))
+        rows += latent_edit(args.quick, Path(tmp), args.model)
         rows += editor(args.quick, Path(tmp), args.model)
         rows += watermark(args.quick, Path(tmp))
         rows += inversion(args.quick, Path(tmp), args.model)
