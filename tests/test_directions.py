@@ -352,3 +352,20 @@ def test_edit_effect_on_the_planted_direction_raises_its_attribute_for_every_sam
     assert effect["mean_abs_change"]["bright"] == pytest.approx(expected, rel=1e-3)
     down = edit_effect(Editor(planted_bundle, dirs), PlantedPredictor(), "bright", -2.0, samples=50)
     assert down["raised_fraction"] == 1.0 and down["mean_change"] < 0
+
+
+def test_a_stored_conditional_variant_is_the_conditioned_vector_named_after_its_parts():
+    from latentkit.latent import Direction
+    from latentkit.latent.directions import conditional_variant
+
+    dirs = {
+        n: Direction(n, _unit(i), 0.5, {"kind": "supervised", "validation": 0.9}) for i, n in enumerate("abc")
+    }
+    d = conditional_variant(dirs, "a:b,c")
+    assert d.name == "a_given_b_c" and d.meta["base"] == "a" and d.meta["conditioned_on"] == ["b", "c"]
+    assert np.allclose(d.vector, condition(dirs["a"].vector, [dirs["b"].vector, dirs["c"].vector]))
+    assert abs(d.vector @ dirs["b"].vector) < 1e-9 and d.intercept == 0.0
+    with pytest.raises(LatentkitError, match="expected BASE:COND"):
+        conditional_variant(dirs, "a")
+    with pytest.raises(LatentkitError, match="unknown direction 'z'"):
+        conditional_variant(dirs, "a:z")

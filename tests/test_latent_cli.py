@@ -414,3 +414,19 @@ def test_strength_beyond_ten_warns_but_still_writes(trained, tmp_path):
 def test_fit_without_a_predictor_says_how_to_get_one(trained):
     code, _, err = latentkit("directions", "fit", "--model", trained["bundle"], "--attributes", "smile")
     assert code == 2 and "latentkit attributes train" in err
+
+
+def test_directions_fit_stores_conditional_variants_as_named_directions(trained, tmp_path):
+    out = tmp_path / "dirs.json"
+    args = ["directions", "fit", "--model", trained["bundle"], "--predictor", trained["pred"], "--attributes"]
+    code, stdout, err = latentkit(*args, "age,glasses", "--samples", 500, "--conditional", "age:glasses",
+                                  "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "age_given_glasses" in stdout and "glasses held fixed" in stdout
+    from latentkit.latent.directions import load_directions
+    from latentkit.models import load_bundle
+
+    found = load_directions(load_bundle(trained["bundle"]), out)
+    assert found["age_given_glasses"].meta["conditioned_on"] == ["glasses"]
+    code, _, err = latentkit(*args, "age", "--samples", 500, "--conditional", "age:beard", "--out", out)
+    assert code == 2 and "unknown direction 'beard'" in err

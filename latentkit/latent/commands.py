@@ -99,16 +99,33 @@ def _directions_fit(args: argparse.Namespace) -> int:
         predictor_meta=meta,
         progress=not args.no_progress,
     )
+    if args.conditional:
+        from latentkit.latent.directions import conditional_variant, load_directions
+
+        known = {**_existing_directions(bundle, args.out, load_directions), **found}
+        for spec in args.conditional:
+            d = conditional_variant(known, spec)
+            found[d.name] = d
     path = save_directions(bundle, found, args.out)
     print(f"wrote {len(found)} direction(s) to {path}")
     for name, d in found.items():
         m = d.meta
-        if m["kind"] == "supervised":
+        if m["kind"] == "conditional":
+            print(f"  {name:10s} {m['base']} with {', '.join(m['conditioned_on'])} held fixed")
+        elif m["kind"] == "supervised":
             print(f"  {name:10s} {m['method']:8s} {m['metric']} {m['validation']:.4f}  (fit on {m['n_fit']})")
         else:
             what = "explained_variance_ratio" if m["kind"] == "pca" else "eigenvalue"
             print(f"  {name:10s} {m['kind']:8s} {what} {m[what]:.4g}")
     return 0
+
+
+def _existing_directions(bundle, out: str | None, load) -> dict:
+    """The directions already in the target file (none if it does not exist yet)."""
+    from latentkit.latent.directions import directions_path
+
+    path = Path(out) if out else directions_path(bundle)
+    return load(bundle, path) if path.is_file() else {}
 
 
 def _directions_report(args: argparse.Namespace) -> int:
@@ -454,6 +471,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--pca", type=int, default=0, help="also fit this many GANSpace PCA directions")
     fit.add_argument("--sefa", type=int, default=0, help="also fit this many SeFa directions")
+    fit.add_argument(
+        "--conditional",
+        action="append",
+        default=[],
+        metavar="BASE:COND[,COND]",
+        help="also store a conditioned variant, e.g. age:glasses -> age_given_glasses (repeatable)",
+    )
     fit.add_argument("--seed", type=int, default=0, help="seed of the sampled latents and splits")
     fit.add_argument("--batch", type=int, default=64, help="render batch size")
     fit.add_argument("--out", help="directions file (default BUNDLE/directions.json, merged by name)")

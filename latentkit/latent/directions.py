@@ -365,6 +365,29 @@ def from_finder(name: str, finder: _LinearDirection, **meta: Any) -> Direction:
     return Direction(name, finder.direction_, float(finder.intercept_), meta)
 
 
+def conditional_variant(directions: dict[str, Direction], spec: str) -> Direction:
+    """A stored conditional direction from "base:cond1,cond2", named "base_given_cond1_cond2".
+
+    Its vector is `condition(base, conds)` (unit, orthogonal to every condition); its intercept is
+    0, so absolute mode measures along the vector itself. The same edit as relative mode with
+    `conditional=[...]`, kept as a named slider (e.g. "age_given_glasses").
+    """
+    base, sep, rest = spec.partition(":")
+    conds = [c.strip() for c in rest.split(",") if c.strip()]
+    if not sep or not base.strip() or not conds:
+        raise LatentkitError(f"--conditional {spec!r}: expected BASE:COND[,COND...], e.g. age:glasses")
+    d = get_direction(directions, base.strip())
+    others = [get_direction(directions, c).vector for c in conds]
+    name = f"{d.name}_given_{'_'.join(conds)}"
+    meta = {
+        "kind": "conditional",
+        "base": d.name,
+        "conditioned_on": conds,
+        "validation": d.meta.get("validation"),
+    }
+    return Direction(name, condition(d.vector, others), 0.0, meta)
+
+
 def get_direction(directions: dict[str, Direction], name: str) -> Direction:
     """`directions[name]`, or a `LatentkitError` listing the known names."""
     if name not in directions:

@@ -219,10 +219,12 @@ def direction_report(
 
     jobs = []  # (label, vector, target, conditioned_on)
     for name in names:
-        target = name if name in fitted else None
+        meta = directions[name].meta if name in directions else {}
+        parent = meta.get("base") if meta.get("kind") == "conditional" else None
+        target = name if name in fitted else (parent if parent in attributes else None)
         jobs.append((name, editor.direction(name), target, []))
         others = [o for o in fitted if o != name]
-        if target is not None and others:
+        if name in fitted and others:
             jobs.append((f"{name}|{','.join(others)}", editor.direction(name, others), target, others))
     # The yardstick: how much does any unit direction move things? (a 3-unit step is ~27% of |z|)
     rand = np.random.default_rng(0).standard_normal(editor.latent_dim)
