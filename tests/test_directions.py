@@ -9,17 +9,19 @@ import torch
 from latentkit.errors import LatentkitError
 from latentkit.latent.directions import (
     Direction,
+    fit_directions,
+    get_direction,
+    load_directions,
+    save_directions,
+)
+from latentkit.latent.finders import (
     GANSpacePCA,
     LogisticDirection,
     RidgeDirection,
     SeFa,
     SVMDirection,
     condition,
-    fit_directions,
-    get_direction,
-    load_directions,
     make_finder,
-    save_directions,
 )
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
 

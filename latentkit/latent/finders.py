@@ -1,0 +1,325 @@
+"""Finding directions in z: supervised finders (scikit-learn estimator style), conditioning, and
+unsupervised finders for a DCGAN generator. `latentkit.latent.directions` turns their results into
+named, stored `Direction`s.
+
+Supervised finders: `__init__` stores hyper-parameters, `fit(z, scores)` returns self, and the
+learned state ends in `_`:
+
+    direction_   (D,) float64 unit vector; moving z along it raises the attribute
+    intercept_   float, so that  distance(z) = z @ direction_ + intercept_  is the signed distance
+                 to the decision boundary (InterFaceGAN drops it; we keep it so "set smile to 0"
+                 means the boundary, not the origin)
+    validation_  held-out accuracy (classifiers) or R^2 (Ridge) on a 30% split
+
+- `SVMDirection`: the InterFaceGAN protocol (Shen et al. 2020, arXiv:2005.09635): sort by score,
+  keep the top and bottom `ratio` of the samples as positives and negatives, 70/30 split, linear SVM.
+- `LogisticDirection`: logistic regression on all samples, labelled by a threshold (default: median).
+- `RidgeDirection`: ridge regression of the score on z, for continuous attributes.
+
+`condition(direction, others)` removes the projections onto other directions (InterFaceGAN's
+conditional manipulation).
+
+Unsupervised, for a DCGAN generator:
+- `GANSpacePCA`: PCA of the first block's activations, regressed back to z (Härkönen et al. 2020).
+- `SeFa`: eigenvectors of A^T A, A the first layer's weight as a matrix (Shen & Zhou 2021).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score
+from sklearn.svm import SVC, LinearSVC
+
+from latentkit.errors import LatentkitError
+
+METHODS = ("svm", "svc", "logistic", "ridge")
+
+
+# --- supervised finders --------------------------------------------------------------------------
+
+
+def _check_xy(z: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z, scores = np.asarray(z, dtype=np.float64), np.asarray(scores, dtype=np.float64).reshape(-1)
+    if z.ndim != 2 or len(z) != len(scores):
+        raise LatentkitError(f"fit: z must be (N, D) and scores (N,), got {z.shape} and {scores.shape}")
+    if not (np.isfinite(z).all() and np.isfinite(scores).all()):
+        raise LatentkitError("fit: z or scores contain NaN or infinity")
+    return z, scores
+
+
+def _split(n: int, val_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random (train, validation) split of range(n); validation gets round(n * val_fraction)."""
+    order = rng.permutation(n)
+    n_val = round(n * val_fraction)
+    return order[n_val:], order[:n_val]
+
+
+def _unit(w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
+    """(w, b) of a linear function w @ z + b -> (w / |w|, b / |w|): distances in z units."""
+    norm = float(np.linalg.norm(w))
+    if norm == 0 or not np.isfinite(norm):
+        raise LatentkitError("fit: the scores do not depend linearly on z (zero normal)")
+    return w / norm, b / norm
+
+
+class _LinearDirection:
+    """Shared learned state and `distance` of the three supervised finders."""
+
+    direction_: np.ndarray
+    intercept_: float
+    validation_: float
+    metric_: str
+
+    def distance(self, z: np.ndarray) -> np.ndarray:
+        """Signed distance to the boundary: z (N, D) -> (N,), in z units (positive = more attribute)."""
+        return np.asarray(z, dtype=np.float64) @ self.direction_ + self.intercept_
+
+    def info(self) -> dict[str, Any]:
+        """JSON-able fit record: method, hyper-parameters, metric, validation score, sample counts."""
+        return {
+            "method": self.method,
+            **self.get_params(),
+            "metric": self.metric_,
+            "validation": round(float(self.validation_), 6) if np.isfinite(self.validation_) else None,
+            "n_samples": int(self.n_samples_),
+            "n_fit": int(self.n_fit_),
+        }
+
+
+class SVMDirection(_LinearDirection):
+    """InterFaceGAN's boundary: a linear SVM between the top and bottom `ratio` of samples by score.
+
+    Args:
+        ratio: share of the N samples taken from each end (0.02: the top 2% and bottom 2%).
+        val_fraction: share of the chosen samples held out to measure accuracy (InterFaceGAN: 0.3).
+        solver: "linearsvc" (liblinear, fast) or "svc" (libsvm `SVC(kernel="linear")`, the original).
+        C: SVM regularisation.
+        seed: seed of the train/validation split.
+    """
+
+    def __init__(
+        self,
+        ratio: float = 0.02,
+        val_fraction: float = 0.3,
+        solver: str = "linearsvc",
+        C: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        self.ratio, self.val_fraction, self.solver, self.C, self.seed = ratio, val_fraction, solver, C, seed
+
+    @property
+    def method(self) -> str:
+        return "svm" if self.solver == "linearsvc" else "svc"
+
+    def get_params(self) -> dict[str, Any]:
+        keys = ("ratio", "val_fraction", "solver", "C", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+    def fit(self, z: np.ndarray, scores: np.ndarray) -> SVMDirection:
+        """z: (N, D), scores: (N,) -> self, with direction_ pointing from low to high scores."""
+        z, scores = _check_xy(z, scores)
+        if self.solver not in ("linearsvc", "svc"):
+            raise LatentkitError(f"SVMDirection: solver {self.solver!r} is not 'linearsvc' or 'svc'")
+        k = int(len(z) * self.ratio)
+        if not 0 < self.ratio <= 0.5 or k < 4:
+            raise LatentkitError(
+                f"SVMDirection: ratio {self.ratio} of {len(z)} samples leaves {k} per side (need >= 4)"
+            )
+        order = np.argsort(scores, kind="stable")
+        chosen = np.concatenate([order[-k:], order[:k]])  # positives first, as in InterFaceGAN
+        labels = np.concatenate([np.ones(k), np.zeros(k)])
+        train, val = _split(2 * k, self.val_fraction, np.random.default_rng(self.seed))
+        if self.solver == "linearsvc":
+            clf = LinearSVC(C=self.C, dual="auto", max_iter=10_000, random_state=self.seed)
+        else:
+            clf = SVC(kernel="linear", C=self.C)
+        clf.fit(z[chosen[train]], labels[train])
+        self.direction_, self.intercept_ = _unit(clf.coef_.reshape(-1), float(clf.intercept_[0]))
+        self.validation_ = clf.score(z[chosen[val]], labels[val]) if len(val) else float("nan")
+        self.metric_, self.n_samples_, self.n_fit_ = "accuracy", len(z), len(train)
+        return self
+
+    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
+        """Accuracy of the boundary on the top/bottom `ratio` of (z, scores)."""
+        z, scores = _check_xy(z, scores)
+        k = max(1, int(len(z) * self.ratio))
+        order = np.argsort(scores, kind="stable")
+        d = self.distance(z)
+        return float(np.concatenate([d[order[-k:]] > 0, d[order[:k]] <= 0]).mean())
+
+
+class LogisticDirection(_LinearDirection):
+    """Logistic regression on all samples, labelled `score > threshold` (None: the median score).
+
+    Args:
+        threshold: score separating positives from negatives; 0.5 suits binary probabilities.
+        val_fraction: share of samples held out to measure accuracy.
+        C: inverse regularisation strength.
+        seed: seed of the train/validation split.
+    """
+
+    method = "logistic"
+
+    def __init__(
+        self, threshold: float | None = None, val_fraction: float = 0.3, C: float = 1.0, seed: int = 0
+    ) -> None:
+        self.threshold, self.val_fraction, self.C, self.seed = threshold, val_fraction, C, seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("threshold", "val_fraction", "C", "seed")}
+
+    def _labels(self, scores: np.ndarray) -> np.ndarray:
+        return (scores > self.threshold_).astype(np.float64)
+
+    def fit(self, z: np.ndarray, scores: np.ndarray) -> LogisticDirection:
+        """z: (N, D), scores: (N,) -> self."""
+        z, scores = _check_xy(z, scores)
+        self.threshold_ = float(np.median(scores)) if self.threshold is None else float(self.threshold)
+        labels = self._labels(scores)
+        train, val = _split(len(z), self.val_fraction, np.random.default_rng(self.seed))
+        if len(np.unique(labels[train])) < 2:
+            raise LatentkitError(f"LogisticDirection: every score is on one side of {self.threshold_:g}")
+        clf = LogisticRegression(C=self.C, max_iter=1000).fit(z[train], labels[train])
+        self.direction_, self.intercept_ = _unit(clf.coef_.reshape(-1), float(clf.intercept_[0]))
+        self.validation_ = clf.score(z[val], labels[val]) if len(val) else float("nan")
+        self.metric_, self.n_samples_, self.n_fit_ = "accuracy", len(z), len(train)
+        return self
+
+    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
+        """Accuracy of `distance(z) > 0` against `scores > threshold_`."""
+        z, scores = _check_xy(z, scores)
+        return float(np.mean((self.distance(z) > 0) == (self._labels(scores) > 0)))
+
+
+class RidgeDirection(_LinearDirection):
+    """Ridge regression score ~ w @ z + b, for continuous attributes.
+
+    The boundary is the level set of the mean score (`center_`), and `slope_` = |w| is the score
+    change per unit of z along `direction_`, so score ~ center_ + slope_ * distance(z).
+    """
+
+    method = "ridge"
+
+    def __init__(self, alpha: float = 1.0, val_fraction: float = 0.3, seed: int = 0) -> None:
+        self.alpha, self.val_fraction, self.seed = alpha, val_fraction, seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "val_fraction": self.val_fraction, "seed": self.seed}
+
+    def fit(self, z: np.ndarray, scores: np.ndarray) -> RidgeDirection:
+        """z: (N, D), scores: (N,) -> self."""
+        z, scores = _check_xy(z, scores)
+        train, val = _split(len(z), self.val_fraction, np.random.default_rng(self.seed))
+        reg = Ridge(alpha=self.alpha).fit(z[train], scores[train])
+        self.center_ = float(scores[train].mean())
+        self.slope_ = float(np.linalg.norm(reg.coef_))
+        self.direction_, self.intercept_ = _unit(reg.coef_, float(reg.intercept_) - self.center_)
+        self.validation_ = self.score(z[val], scores[val]) if len(val) > 1 else float("nan")
+        self.metric_, self.n_samples_, self.n_fit_ = "r2", len(z), len(train)
+        return self
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """Predicted score of z (N, D) -> (N,)."""
+        return self.center_ + self.slope_ * self.distance(z)
+
+    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
+        """R^2 of the predicted scores."""
+        z, scores = _check_xy(z, scores)
+        return float(r2_score(scores, self.predict(z)))
+
+
+def make_finder(method: str, ratio: float = 0.02, seed: int = 0) -> _LinearDirection:
+    """A supervised finder by name: "svm" (LinearSVC), "svc" (SVC linear), "logistic" or "ridge"."""
+    if method in ("svm", "svc"):
+        return SVMDirection(ratio=ratio, solver="linearsvc" if method == "svm" else "svc", seed=seed)
+    if method == "logistic":
+        return LogisticDirection(seed=seed)
+    if method == "ridge":
+        return RidgeDirection(seed=seed)
+    raise LatentkitError(f"direction method {method!r}: choose one of {', '.join(METHODS)}")
+
+
+# --- conditioning --------------------------------------------------------------------------------
+
+
+def condition(direction: np.ndarray, others: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Remove from `direction` (D,) its component in the span of `others` (K, D); return it unit-norm.
+
+    Moving along the result leaves every `others` distance unchanged (InterFaceGAN's conditional
+    manipulation). One or two conditions use InterFaceGAN's closed form (`project_boundary`), more
+    use least squares; all compute the same orthogonal projection.
+    """
+    n = np.asarray(direction, dtype=np.float64)
+    c = np.asarray(others, dtype=np.float64).reshape(-1, len(n))
+    c = c / np.linalg.norm(c, axis=1, keepdims=True)
+    if len(c) == 0:
+        return n / np.linalg.norm(n)
+    if len(c) == 1:
+        r = n - (n @ c[0]) * c[0]
+    elif len(c) == 2 and abs(c[0] @ c[1]) < 1 - 1e-6:
+        c1, c2, cos = c[0], c[1], c[0] @ c[1]
+        r = n - (n @ c1 - (n @ c2) * cos) / (1 - cos**2) * c1 - (n @ c2 - (n @ c1) * cos) / (1 - cos**2) * c2
+    else:
+        coef, *_ = np.linalg.lstsq(c.T, n, rcond=None)
+        r = n - c.T @ coef
+    norm = np.linalg.norm(r)
+    if norm < 1e-6 * np.linalg.norm(n):
+        raise LatentkitError("condition: the direction lies in the span of its conditions; nothing is left")
+    return r / norm
+
+
+# --- unsupervised finders ------------------------------------------------------------------------
+
+
+def _sign_fix(components: np.ndarray) -> np.ndarray:
+    """Flip each row so its largest-magnitude entry is positive (PCA/eigen signs are arbitrary)."""
+    idx = np.abs(components).argmax(axis=1)
+    return components * np.sign(components[np.arange(len(components)), idx])[:, None]
+
+
+class GANSpacePCA:
+    """GANSpace: PCA of generator activations, each component mapped back to a direction in z.
+
+    `fit(z, activations)`: PCA on activations (N, F); the PCA coordinates (N, k) are regressed onto
+    z (N, D) by least squares, z ~ coords @ B, and the rows of B, normalised, are the directions.
+    Learned: `components_` (k, D) unit rows, `explained_variance_ratio_` (k,).
+    """
+
+    def __init__(self, n_components: int = 10, seed: int = 0) -> None:
+        self.n_components, self.seed = n_components, seed
+
+    def fit(self, z: np.ndarray, activations: np.ndarray) -> GANSpacePCA:
+        z = np.asarray(z, dtype=np.float64)
+        acts = np.asarray(activations, dtype=np.float64).reshape(len(z), -1)
+        k = min(self.n_components, z.shape[1], len(z) - 1, acts.shape[1])
+        pca = PCA(n_components=k, random_state=self.seed).fit(acts)
+        coords = pca.transform(acts)
+        basis, *_ = np.linalg.lstsq(coords, z - z.mean(axis=0), rcond=None)
+        self.components_ = _sign_fix(basis / np.linalg.norm(basis, axis=1, keepdims=True))
+        self.explained_variance_ratio_ = pca.explained_variance_ratio_
+        return self
+
+
+class SeFa:
+    """SeFa: the top eigenvectors of A^T A for the first layer's linear map A (F, D).
+
+    `fit(weight)` takes the DCGAN projection weight (latent_dim, C0, 4, 4), A = weight.flatten(1).T.
+    Learned: `components_` (k, D) unit rows, `eigenvalues_` (k,), largest first.
+    """
+
+    def __init__(self, n_components: int = 10) -> None:
+        self.n_components = n_components
+
+    def fit(self, weight: np.ndarray | torch.Tensor) -> SeFa:
+        w = torch.as_tensor(weight).detach().double().cpu().numpy()
+        a = w.reshape(w.shape[0], -1).T  # (F, D): every 4x4 output position is linear in z
+        values, vectors = np.linalg.eigh(a.T @ a)  # ascending
+        k = min(self.n_components, len(values))
+        self.eigenvalues_ = values[::-1][:k]
+        self.components_ = _sign_fix(vectors[:, ::-1][:, :k].T)
+        return self
