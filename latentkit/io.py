@@ -65,10 +65,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
-    """A file's bytes, turning a missing or unreadable file into a `LatentkitError`."""
+def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """A file's bytes, turning a missing, unreadable or (with `max_bytes`) too large file into a
+    `LatentkitError`; the size is checked before anything is read."""
+    path = Path(path)
     try:
-        return Path(path).read_bytes()
+        if path.is_dir():
+            raise LatentkitError(f"{path}: is a folder, not a file")
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise LatentkitError(f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit")
+        return path.read_bytes()
     except FileNotFoundError:
         raise LatentkitError(f"{path}: file not found") from None
     except OSError as e:

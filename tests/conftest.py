@@ -36,3 +36,15 @@ def run_cli(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedP
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """One LATENTKIT_HOME (and so one local signing identity) for a whole module, then restored."""
+    from latentkit.provenance.keys import init_keys
+
+    path = tmp_path_factory.mktemp("home")
+    init_keys(path / "keys")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTKIT_HOME", str(path))
+        yield path

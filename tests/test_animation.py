@@ -12,19 +12,12 @@ from PIL import Image
 from latentkit.errors import LatentkitError
 from latentkit.latent import keyframe_path, sample_latent
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
-from latentkit.provenance import export_animation, init_keys, reproduce_image, verify_image
+from latentkit.provenance import export_animation, reproduce_image, verify_image
 from latentkit.provenance.animation import decode_latents
 from latentkit.provenance.animfile import MAX_FRAMES, frames_sha256, read_animation
 from latentkit.provenance.watermark import detect_watermark
 
-
-@pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module (conftest)
 
 
 @pytest.fixture(scope="module")

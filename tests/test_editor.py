@@ -14,7 +14,7 @@ from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.editor import Editor, load_latents, parse_edit, parse_sweep, save_latents
 from latentkit.latent.interpolate import angle, keyframe_path, lerp, slerp, truncate
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
-from latentkit.provenance import init_keys, verify_image
+from latentkit.provenance import verify_image
 
 # --- interpolation -------------------------------------------------------------------------------
 
@@ -92,15 +92,6 @@ def test_truncation_pulls_latents_toward_the_zero_mean():
 
 
 # --- the editor ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
 
 
 def _unit(seed, d=16):

@@ -33,19 +33,13 @@ from latentkit.latent.inversion import (
 )
 from latentkit.metrics.features import load_feature_net
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
-from latentkit.provenance import init_keys, verify_image
+from latentkit.provenance import verify_image
 from latentkit.provenance.export import export_image
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "faces32"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from latentkit.cli import main
 from latentkit.latent import sample_latent
 from latentkit.latent.editor import save_latents
 from latentkit.models import ModelConfig, build_generator, save_bundle
-from latentkit.provenance import init_keys, verify_image
+from latentkit.provenance import verify_image
 from latentkit.provenance.manifest import decode_latent
 
 
@@ -29,13 +29,7 @@ def latentkit(*argv) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module (conftest)
 
 
 def _bundle(path, seed):

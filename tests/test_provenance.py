@@ -28,14 +28,7 @@ from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, decode_late
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
-    """One LATENTKIT_HOME (and so one local signing identity) for the whole module, then restored."""
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module (conftest)
 
 
 def _bundle(path: Path, seed: int) -> Path:

@@ -22,7 +22,7 @@ from latentkit.cli import build_parser, main
 from latentkit.errors import LatentkitError
 from latentkit.latent.sampling import sample_latent
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
-from latentkit.provenance import export_image, init_keys
+from latentkit.provenance import export_image
 
 ROOT = Path(latentkit.__file__).resolve().parent
 SOURCES = sorted([*ROOT.rglob("*.py"), *(ROOT.parent / "apps").rglob("*.py")])
@@ -94,15 +94,6 @@ def bundle_dir(tmp_path_factory):
     torch.manual_seed(0)
     cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(tmp_path_factory.mktemp("sec") / "tiny", build_generator(cfg), cfg, name="tiny")
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    init_keys(path / "keys")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTKIT_HOME", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")

@@ -67,15 +67,8 @@ def read_input(source: str | os.PathLike | bytes, name: str | None = None) -> tu
     if isinstance(source, bytes):
         data, name = source, name or "image"
     else:
-        path = Path(source)
-        name = name or str(path)
-        if path.is_dir():
-            raise LatentkitError(f"{name}: is a folder, not an image")
-        if path.is_file() and path.stat().st_size > MAX_BYTES:
-            raise LatentkitError(
-                f"{name}: {path.stat().st_size:,} bytes is over the {MAX_BYTES:,}-byte limit"
-            )
-        data = read_bytes(path)
+        name = name or str(source)
+        data = read_bytes(source, MAX_BYTES)
     decoded = decode_bytes(data, name)  # every check happens here; reopening below is then safe
     pixels = decoded.pixels
     img = Image.open(io.BytesIO(data))

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from latentkit.errors import LatentkitError
+from latentkit.io import read_bytes
 from latentkit.provenance.imagefile import MAX_BYTES
 
 FORMATS = {"gif": "image/gif", "mp4": "video/mp4"}
@@ -203,16 +204,7 @@ def decode_animation(data: bytes, name: str) -> DecodedAnimation:
 
 def read_animation(path: str | os.PathLike) -> DecodedAnimation:
     """Read and decode a GIF or MP4 file (see `decode_animation`)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise LatentkitError(f"{path}: {size:,} bytes is over the {MAX_BYTES:,}-byte limit")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LatentkitError(f"{path}: file not found") from None
-    except OSError as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
+    data = read_bytes(path, MAX_BYTES)
     return decode_animation(data, str(path))
 
 

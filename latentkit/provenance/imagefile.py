@@ -13,12 +13,12 @@ import io
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from latentkit.errors import LatentkitError
+from latentkit.io import read_bytes
 from latentkit.provenance.manifest import PNG_KEYWORD
 
 FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -111,18 +111,7 @@ def decode_bytes(data: bytes, name: str) -> DecodedImage:
 
 def read_image(path: str | os.PathLike) -> DecodedImage:
     """Read and decode an image file (see `decode_bytes`)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise LatentkitError(f"{path}: {size:,} bytes is over the {MAX_BYTES:,}-byte limit")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LatentkitError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise LatentkitError(f"{path}: is a folder, not an image") from None
-    except OSError as e:
-        raise LatentkitError(f"{path}: cannot read ({e})") from None
+    data = read_bytes(path, MAX_BYTES)
     return decode_bytes(data, str(path))
 
 
