@@ -153,8 +153,15 @@ def summarise(results: list[dict]) -> dict:
         stats = {}
         for metric in ("modes_covered", "high_quality", "reverse_kl", "seconds"):
             v = np.array([r[metric] for r in rows], dtype=float)
-            se = v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else 0.0
-            stats[metric] = (float(v.mean()), float(se))
+            # reverse KL is infinite for a run with no high-quality sample at all: average the
+            # finite runs and say how many were not (the table prints "(k inf)").
+            finite = v[np.isfinite(v)]
+            se = finite.std(ddof=1) / math.sqrt(len(finite)) if len(finite) > 1 else 0.0
+            stats[metric] = (
+                float(finite.mean()) if len(finite) else math.inf,
+                float(se),
+                int(len(v) - len(finite)),
+            )
         table[key] = stats
     return table
 
@@ -185,13 +192,14 @@ def scatter(results: list[dict], dataset: str, path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(table: dict, steps: int, seeds: int, minutes: float) -> str:
+def markdown(table: dict, steps: int, seeds: int, minutes: float, workers: int) -> str:
     lines = [
         "# Mode collapse on the 2D benchmarks",
         "",
         f"Reproduce: `python benchmarks/mode_collapse.py --steps {steps} --seeds {seeds}` "
-        f"({minutes:.0f} min on 2 CPU cores). {steps} generator steps per run, batch 100; mean ± standard "
-        f"error over {seeds} seeds; 2,500 samples scored per run. Protocol in the script's docstring.",
+        f"({minutes:.0f} min wall clock with --workers {workers}). {steps} generator steps per run, "
+        f"batch 100; mean ± standard error over {seeds} seeds; 2,500 samples scored per run. "
+        "Protocol in the script's docstring.",
         "",
     ]
     for dataset in ("ring", "grid"):
@@ -207,7 +215,7 @@ def markdown(table: dict, steps: int, seeds: int, minutes: float) -> str:
             m, hq, kl, sec = s["modes_covered"], s["high_quality"], s["reverse_kl"], s["seconds"]
             lines.append(
                 f"| {method} | {m[0]:.1f} ± {m[1]:.1f} | {100 * hq[0]:.1f}% ± {100 * hq[1]:.1f} "
-                f"| {kl[0]:.2f} ± {kl[1]:.2f} | {sec[0]:.0f} |"
+                f"| {kl[0]:.2f} ± {kl[1]:.2f}{f' ({kl[2]} inf)' if kl[2] else ''} | {sec[0]:.0f} |"
             )
         for name in ("GAN", "PacGAN4"):
             m, hq, kl = PUBLISHED[(dataset, name)]
@@ -287,7 +295,8 @@ def main() -> None:
     path = DOCS / "mode_collapse.md"
     _, marker, rest = path.read_text().partition("## Stacked digits") if path.exists() else ("", "", "")
     path.write_text(
-        markdown(table, args.steps, args.seeds, minutes) + ("\n" + marker + rest if marker else "")
+        markdown(table, args.steps, args.seeds, minutes, args.workers)
+        + ("\n" + marker + rest if marker else "")
     )
     print(f"wrote {DOCS / 'mode_collapse.md'} in {minutes:.1f} min")
 
