@@ -60,7 +60,8 @@ def test_directions_cover_every_attribute_and_smile_is_accurate(shipped):
     dirs = editor.directions
     for name in ("smile", "age", "glasses", "hair_color", "skin_tone", "pose", "eye_size", "face_width"):
         assert dirs[name].meta["kind"] == "supervised"
-    assert dirs["smile"].meta["validation"] >= 0.95  # age and glasses miss 0.95: see the model card
+    assert dirs["smile"].meta["validation"] >= 0.95 and dirs["age"].meta["validation"] >= 0.95
+    assert dirs["glasses"].meta["validation"] >= 0.9  # 0.938: misses the 0.95 target (model card)
     assert {"pca0", "sefa4", "age_given_glasses", "smile_given_age_glasses"} <= set(dirs)
 
 
@@ -69,12 +70,11 @@ def test_smile_edit_raises_predicted_smile_for_most_faces(shipped):
 
     editor, predictor = shipped
     e = edit_effect(editor, predictor, "smile", 3.0, samples=100, seed=50_000)
-    assert e["raised_fraction"] >= 0.6 and e["mean_change"] > 0.1  # measured 0.70 / 0.20
+    assert e["raised_fraction"] >= 0.6 and e["mean_change"] > 0.1  # a floor, not the target (0.9 / 1.0)
 
 
-def test_skin_tone_distribution_matches_the_data(shipped):
+def test_glasses_rate_matches_the_data(shipped):
     from latentkit.data import load_dataset
-    from latentkit.data.faces import RANGES
     from latentkit.metrics.attributes import attribute_match
     from latentkit.metrics.evaluate import generate
     from latentkit.metrics.features import predict_attributes
@@ -82,5 +82,5 @@ def test_skin_tone_distribution_matches_the_data(shipped):
     editor, predictor = shipped
     fake = predict_attributes(predictor, generate(editor.bundle.generator, 500, seed=1))
     real = predict_attributes(predictor, load_dataset("faces", size=64, n=500, seed=2).data)
-    r = attribute_match(real, fake, {"skin_tone": RANGES["skin_tone"]})
-    assert r["attributes"]["skin_tone"]["w1_fraction"] <= 0.05  # 0.029 on 5,000 samples
+    g = attribute_match(real, fake, {"glasses": (0.0, 1.0)}, binary=["glasses"])["attributes"]["glasses"]
+    assert abs(g["fake_rate"] - g["real_rate"]) <= 0.08  # 0.396 vs 0.369 on 5,000 samples
