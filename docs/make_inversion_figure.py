@@ -30,7 +30,7 @@ def row(images: np.ndarray, captions: list[str], scale: int) -> Image.Image:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--model", default="pretrained/faces32")
+    p.add_argument("--model", default="pretrained/faces64")
     p.add_argument("--n", type=int, default=6, help="faces (columns)")
     p.add_argument("--edit", action="append", help="NAME=STRENGTH rows (default smile=2, age=2, glasses=2)")
     p.add_argument("--steps", type=int, default=250)
