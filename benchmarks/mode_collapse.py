@@ -125,7 +125,7 @@ def run_stacked(steps: int, width: int, samples: int = 26_000) -> dict:
 
 
 def stacked_markdown(res: dict, steps: int, width: int) -> str:
-    acc = res["classifier_accuracy"]
+    acc = f"{res['classifier_accuracy']['accuracy']:.3f}"
     lines = [
         "## Stacked digits (1000 modes)",
         "",
