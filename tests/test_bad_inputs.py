@@ -29,6 +29,7 @@ import pytest
 import safetensors.torch
 import torch
 from PIL import Image, PngImagePlugin
+from test_provenance import build_png  # the PNG surgery helpers of the tamper tests
 
 from latentkit.cli import main
 from latentkit.latent.directions import Direction, save_directions
@@ -156,22 +157,6 @@ def safetensors_damage(data: bytes, data_bit_flips: bool) -> dict[str, bytes]:
             pos = end + int(frac * (len(data) - end - 1))
             cases[f"flip_data_{frac}"] = flip_bit(data, pos, 3)
     return cases
-
-
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    chunks, pos = [], 8
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
-        pos += 12 + length
-    return chunks
-
-
-def build_png(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    out = b"\x89PNG\r\n\x1a\n"
-    for kind, body in chunks:
-        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return out
 
 
 def png_header_only(width: int, height: int) -> bytes:
