@@ -29,19 +29,12 @@ from latentkit.metrics.evaluate import evaluate
 from latentkit.metrics.features import load_feature_net
 from latentkit.models import ModelConfig, build_generator
 from latentkit.train.checkpoint import list_checkpoints, load_checkpoint
-from latentkit.train.loop import recalibrated
+from latentkit.train.snapshot import checkpoint_generator
 
 
 def generators(ckpt) -> dict[str, torch.nn.Module]:
-    """The checkpoint's raw and EMA generators (eval mode; EMA with recalibrated BatchNorm)."""
-    cfg = ModelConfig.from_dict(ckpt.meta["state"]["model"])
-    out = {}
-    for name in ("G", "G_ema"):
-        G = build_generator(cfg)
-        prefix = f"module.{name}."
-        G.load_state_dict({k[len(prefix) :]: v for k, v in ckpt.tensors.items() if k.startswith(prefix)})
-        out[name] = recalibrated(G, cfg.latent_dim, torch.device("cpu")) if name == "G_ema" else G.eval()
-    return out
+    """The checkpoint's raw ("G") and EMA ("G_ema", BatchNorm recalibrated) generators."""
+    return {"G": checkpoint_generator(ckpt, ema=False)[0], "G_ema": checkpoint_generator(ckpt)[0]}
 
 
 def curves(run: Path, features, data, every: int, samples: int, raw: bool) -> dict[str, list[dict]]:

@@ -128,6 +128,17 @@ def _plot(args: argparse.Namespace) -> None:
     print(f"wrote {plot_run(args.run, args.out)}")
 
 
+def _bundle(args: argparse.Namespace) -> None:
+    import json
+
+    from latentkit.models.bundle import CONFIG_FILE
+    from latentkit.train.snapshot import bundle_checkpoint
+
+    out = bundle_checkpoint(args.run, args.out, step=args.step, name=args.name, ema=not args.raw)
+    run = json.loads((out / CONFIG_FILE).read_text())["run"]
+    print(f"wrote bundle {out}: {run['generator']} generator of {args.run} at step {run['step']}")
+
+
 def _eval(args: argparse.Namespace) -> None:
     import json
 
@@ -176,6 +187,19 @@ def _add_train_parser(sub) -> None:
     plot.add_argument("run", help="run directory")
     plot.add_argument("--out", help="output PNG (default RUN/curves.png)")
     plot.set_defaults(func=_plot)
+
+    bundle = sub.add_parser(
+        "bundle",
+        help="save a run's checkpoint as a model bundle",
+        description="Save the generator of one of a run's checkpoints as a model bundle (EMA weights, "
+        "BatchNorm recalibrated, as the run's own bundle/).",
+    )
+    bundle.add_argument("run", help="run directory")
+    bundle.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    bundle.add_argument("--out", required=True, help="bundle folder to write")
+    bundle.add_argument("--name", help="model name (default: the folder name)")
+    bundle.add_argument("--raw", action="store_true", help="the raw generator instead of its EMA")
+    bundle.set_defaults(func=_bundle)
 
     ev = sub.add_parser("eval", help="score a model against real data (FID, KID, precision/recall, ...)")
     ev.add_argument("--model", required=True, help="bundle or run directory")

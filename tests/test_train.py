@@ -214,3 +214,26 @@ def test_two_process_torchrun_keeps_replicas_identical_and_writes_one_log(tmp_pa
     (replicas,) = [x for x in lines if x.get("event") == "replicas"]
     assert replicas["identical"] is True
     assert r.stdout.count("run written") == 1
+
+
+def test_bundle_saves_any_checkpoint_step_like_the_run_saves_its_own(cli, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_faces(steps=4, checkpoint_every=2), run, progress=False)
+    # The newest step's bundle is the one the loop wrote into RUN/bundle (up to float rounding:
+    # the loop's copy ran its BatchNorm recalibration in channels_last).
+    r = cli("bundle", run, "--out", tmp_path / "newest")
+    assert r.returncode == 0, r.stderr
+    assert "ema generator" in r.stdout and "step 4" in r.stdout
+    ours, loops = (load_bundle(p).generator.state_dict() for p in (tmp_path / "newest", run / "bundle"))
+    assert ours.keys() == loops.keys()
+    assert all(torch.allclose(ours[k].float(), loops[k].float(), rtol=1e-4, atol=1e-6) for k in ours)
+    r = cli("bundle", run, "--step", "2", "--raw", "--name", "early", "--out", tmp_path / "early")
+    assert r.returncode == 0, r.stderr
+    early = load_bundle(tmp_path / "early")
+    config = json.loads((tmp_path / "early" / "config.json").read_text())
+    assert early.name == "early" and config["run"]["step"] == 2 and config["run"]["generator"] == "raw"
+    raw = {k[len("module.G.") :]: v for k, v in weights(run).items()}  # step 4's raw G differs from step 2's
+    assert any(not torch.equal(raw[k], v) for k, v in early.generator.state_dict().items() if k in raw)
+    r = cli("bundle", run, "--step", "3", "--out", tmp_path / "none")
+    assert r.returncode == 2 and "no checkpoint at step 3 (steps: 2, 4)" in r.stderr
+    assert not (tmp_path / "none").exists()

@@ -56,6 +56,7 @@ from latentkit.train.losses import (
 )
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.remedies import feature_matching_loss, unrolled_parameters
+from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
 N_FIXED = 64  # samples in the fixed-noise grid
@@ -131,26 +132,6 @@ def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
 
 
 @torch.no_grad()
-def recalibrated(G_ema: nn.Module, latent_dim: int, device: torch.device, batches: int = 8) -> nn.Module:
-    """A copy of the EMA generator whose BatchNorm statistics are re-estimated for its own weights.
-
-    The running statistics were collected with the raw generator's weights; averaged weights need
-    their own (a few batches of fresh noise from a fixed seed, so this never touches training RNG).
-    """
-    G = copy.deepcopy(G_ema)
-    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return G.eval()
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration batches
-    G.train()
-    gen = torch.Generator(device="cpu").manual_seed(12345)
-    for _ in range(batches):
-        G(torch.randn(64, latent_dim, generator=gen).to(device))
-    return G.eval()
-
-
 def grad_norm(module: nn.Module) -> float:
     """L2 norm of all gradients of `module`."""
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
