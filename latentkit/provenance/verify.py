@@ -123,14 +123,7 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
     embedded_text, source = image.manifest_text, "png-itxt"
     if embedded_text is None and "manifest" in xmp:
         embedded_text, source = xmp["manifest"], "xmp"
-    embedded = mf.parse_manifest(embedded_text, f"{path} ({source})") if embedded_text is not None else None
-    signed = mf.parse_manifest(mf.dumps(c2pa.manifest), f"{path} (C2PA)") if c2pa.manifest else None
-
-    manifest, manifest_source = (signed, "c2pa") if signed else (embedded, source if embedded else None)
-    pixels = "unknown"
-    if manifest is not None:
-        recorded = manifest["output"].get("pixels_sha256")
-        pixels = "match" if recorded == mf.pixels_sha256(image.pixels) else "mismatch"
+    manifest, manifest_source, agree = _pick_manifest(path, c2pa, embedded_text, source)
     h, w = image.pixels.shape[:2]
     return VerifyReport(
         path=str(path),
@@ -139,10 +132,10 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
         height=h,
         manifest=manifest,
         manifest_source=manifest_source,
-        embedded_matches_signed=(embedded == signed) if embedded and signed else None,
+        embedded_matches_signed=agree,
         digital_source_type=c2pa.digital_source_type or xmp.get("digital_source_type"),
         c2pa=c2pa,
-        pixels=pixels,
+        pixels=_pixels_state(manifest, lambda: mf.pixels_sha256(image.pixels)),
         watermark=detect_watermark(image.pixels),
         trust_requested=trust is not None,
     )
@@ -153,15 +146,7 @@ def _verify_animation(path: str | os.PathLike, trust_pem: str | None) -> VerifyR
     anim = animfile.read_animation(path)
     c2pa = read_c2pa(anim.data, anim.mime, trust_pem)
     text = anim.manifest_text if anim.manifest_text and mf.SCHEMA in anim.manifest_text[:80] else None
-    embedded = mf.parse_manifest(text, f"{path} (gif-comment)") if text is not None else None
-    signed = mf.parse_manifest(mf.dumps(c2pa.manifest), f"{path} (C2PA)") if c2pa.manifest else None
-    manifest, manifest_source = (
-        (signed, "c2pa") if signed else (embedded, "gif-comment" if embedded else None)
-    )
-    pixels = "unknown"
-    if manifest is not None:
-        recorded = manifest["output"].get("pixels_sha256")
-        pixels = "match" if recorded == animfile.frames_sha256(anim.frames) else "mismatch"
+    manifest, manifest_source, agree = _pick_manifest(path, c2pa, text, "gif-comment")
     watermark, agreeing, checked = detect_watermark_frames(anim.frames)
     h, w = anim.frames[0].shape[:2]
     return VerifyReport(
@@ -171,15 +156,38 @@ def _verify_animation(path: str | os.PathLike, trust_pem: str | None) -> VerifyR
         height=h,
         manifest=manifest,
         manifest_source=manifest_source,
-        embedded_matches_signed=(embedded == signed) if embedded and signed else None,
+        embedded_matches_signed=agree,
         digital_source_type=c2pa.digital_source_type,
         c2pa=c2pa,
-        pixels=pixels,
+        pixels=_pixels_state(manifest, lambda: animfile.frames_sha256(anim.frames)),
         watermark=watermark,
         trust_requested=trust_pem is not None,
         frames=len(anim.frames),
         watermark_votes=(agreeing, checked),
     )
+
+
+def _pick_manifest(
+    path: str | os.PathLike, c2pa, embedded_text: str | None, embedded_source: str
+) -> tuple[dict | None, str | None, bool | None]:
+    """(manifest, where it came from, embedded copy == signed copy) — the signed one wins.
+
+    The last item is None unless the file carries both copies.
+    """
+    embedded = (
+        mf.parse_manifest(embedded_text, f"{path} ({embedded_source})") if embedded_text is not None else None
+    )
+    signed = mf.parse_manifest(mf.dumps(c2pa.manifest), f"{path} (C2PA)") if c2pa.manifest else None
+    if signed:
+        return signed, "c2pa", (embedded == signed) if embedded else None
+    return embedded, (embedded_source if embedded else None), None
+
+
+def _pixels_state(manifest: dict | None, digest) -> str:
+    """ "match"/"mismatch" of the manifest's recorded pixel hash against `digest()`; "unknown" without one."""
+    if manifest is None:
+        return "unknown"
+    return "match" if manifest["output"].get("pixels_sha256") == digest() else "mismatch"
 
 
 def format_report(r: VerifyReport) -> str:
