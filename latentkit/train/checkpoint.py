@@ -172,12 +172,18 @@ def _prune(folder: Path, keep: int, just_written: Path) -> None:
 # ---------------------------------------------------------------------------------------------- load
 
 
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step in a checkpoint file name (`step-00001000.safetensors` -> 1000); None for other names."""
+    m = _NAME_RE.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
 def list_checkpoints(folder: str | Path) -> list[Path]:
     """Checkpoint files in `folder`, newest (highest step) first; [] if the folder does not exist."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME_RE.fullmatch(p.name))]
+    found = [(n, p) for p in folder.iterdir() if (n := checkpoint_step(p)) is not None]
     return [p for _, p in sorted(found, reverse=True)]
 
 
@@ -197,8 +203,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if _digest(tensors) != meta.get("sha256"):
         raise LatentkitError(f"{path}: checksum mismatch, the tensor data is corrupt")
     step = meta.get("step")
-    m = _NAME_RE.fullmatch(path.name)
-    if not isinstance(step, int) or (m and int(m.group(1)) != step):
+    named = checkpoint_step(path)
+    if not isinstance(step, int) or (named is not None and named != step):
         raise LatentkitError(f"{path}: step in metadata ({step}) does not match the file name")
     return Checkpoint(path=path, step=step, tensors=tensors, meta=meta)
 

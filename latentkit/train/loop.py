@@ -131,7 +131,6 @@ def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
         be.copy_(b)
 
 
-@torch.no_grad()
 def grad_norm(module: nn.Module) -> float:
     """L2 norm of all gradients of `module`."""
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]

@@ -18,9 +18,10 @@ from torch import nn
 from latentkit.errors import LatentkitError
 from latentkit.models import ModelConfig, build_generator
 from latentkit.models.bundle import save_bundle
-from latentkit.train.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
+from latentkit.train.checkpoint import Checkpoint, checkpoint_step, list_checkpoints, load_checkpoint
 
 
+@torch.no_grad()
 def recalibrated(G_ema: nn.Module, latent_dim: int, device: torch.device, batches: int = 8) -> nn.Module:
     """A copy of the EMA generator whose BatchNorm statistics are re-estimated for its own weights.
 
@@ -71,7 +72,7 @@ def find_checkpoint(run: str | os.PathLike, step: int | None = None) -> Path:
         raise LatentkitError(f"{run}: no checkpoints (expected {folder}/step-*.safetensors)")
     if step is None:
         return found[0]
-    by_step = {int(p.stem.split("-")[1]): p for p in found}
+    by_step = {checkpoint_step(p): p for p in found}
     if step not in by_step:
         steps = sorted(by_step)
         shown = ", ".join(map(str, steps if len(steps) <= 8 else [*steps[:3], "...", *steps[-3:]]))
