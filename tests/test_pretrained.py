@@ -32,9 +32,9 @@ def test_faces64_is_the_default_and_loads_by_name():
     assert "faces64" in list_pretrained() and pretrained_path() == FACES64
     b = latentkit.load_pretrained("faces64")
     assert b.name == "faces64" and b.config.resolution == 64 and not b.generator.training
-    from latentkit.app.commands import default_model
+    from latentkit.models.pretrained import default_pretrained_path
 
-    assert default_model() == FACES64
+    assert default_pretrained_path() == FACES64
 
 
 @pytest.fixture(scope="module")

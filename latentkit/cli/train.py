@@ -1,52 +1,21 @@
-"""The `latentkit` command line.
+"""`latentkit train`, `plot`, `bundle` and `eval`: training runs and what is made of them.
 
-Each subcommand is a small function taking the parsed arguments; the work itself lives in the
-library so the Python API and the CLI do the same thing. A `LatentkitError` is printed as one line
-and exits with code 2.
+Training flags are the `TrainConfig` field names with dashes; `--config FILE` gives any of them
+from a JSON or TOML file, and flags on the command line win.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-import latentkit
+from latentkit.cli.options import DATASET_HELP, add_model, add_progress
+from latentkit.data import BUILTIN
 from latentkit.errors import LatentkitError
-
-
-def _data_preview(args: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
-
-    from latentkit.data import load_dataset
-    from latentkit.viz import image_grid, points_figure, save_figure
-
-    ds = load_dataset(args.dataset, size=args.size, n=max(args.n, 1000), seed=args.seed)
-    if not ds.is_image:
-        save_figure(args.out, points_figure(ds.data[: max(args.n, 2500)].numpy()))
-        print(f"wrote {args.out}: {min(len(ds), max(args.n, 2500))} points of {ds.name}")
-        return
-    index = np.arange(min(args.n, len(ds)))
-    captions = None
-    if args.by:
-        if args.by not in ds.labels:
-            known = ", ".join(ds.labels) or "none"
-            raise LatentkitError(f"--by {args.by}: the dataset has no such label (labels: {known})")
-        values = ds.labels[args.by][index]
-        order = np.argsort(values, kind="stable")
-        index, values = index[order], values[order]
-        captions = [f"{v:.2f}" for v in values]
-    grid = image_grid(ds.data[torch.from_numpy(index)], nrow=args.nrow, captions=captions, scale=args.scale)
-    save_figure(args.out, grid)
-    print(
-        f"wrote {args.out}: {len(index)} images of {ds.name}" + (f" sorted by {args.by}" if args.by else "")
-    )
-
 
 # Training flags: TrainConfig field -> (type, help). Model fields live in TrainConfig.model.
 _TRAIN_FLAGS = {
-    "dataset": (str, "faces, ring, grid, digits, stacked-digits, or a folder of images"),
+    "dataset": (str, DATASET_HELP),
     "size": (int, "image side in pixels (power of two)"),
     "data_n": (int, "number of samples of a procedural dataset"),
     "data_seed": (int, "seed of the procedural dataset"),
@@ -108,11 +77,11 @@ def _train_config(args: argparse.Namespace):
     return TrainConfig.from_dict(values, source=source).validate()
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> int:
     from latentkit.train.loop import train
 
     cfg = _train_config(args)
-    if not args.resume and cfg.dataset not in ("faces", "ring", "grid", "digits", "stacked-digits"):
+    if not args.resume and cfg.dataset not in BUILTIN:
         from pathlib import Path
 
         if not Path(cfg.dataset).expanduser().is_dir():
@@ -120,15 +89,17 @@ def _train(args: argparse.Namespace) -> None:
     out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
         print(f"run written to {out} (bundle: {out / 'bundle'})")
+    return 0
 
 
-def _plot(args: argparse.Namespace) -> None:
+def _plot(args: argparse.Namespace) -> int:
     from latentkit.train.monitor import plot_run
 
     print(f"wrote {plot_run(args.run, args.out)}")
+    return 0
 
 
-def _bundle(args: argparse.Namespace) -> None:
+def _bundle(args: argparse.Namespace) -> int:
     import json
 
     from latentkit.models.bundle import CONFIG_FILE
@@ -137,9 +108,10 @@ def _bundle(args: argparse.Namespace) -> None:
     out = bundle_checkpoint(args.run, args.out, step=args.step, name=args.name, ema=not args.raw)
     run = json.loads((out / CONFIG_FILE).read_text())["run"]
     print(f"wrote bundle {out}: {run['generator']} generator of {args.run} at step {run['step']}")
+    return 0
 
 
-def _eval(args: argparse.Namespace) -> None:
+def _eval(args: argparse.Namespace) -> int:
     import json
 
     from latentkit.data import load_dataset
@@ -157,20 +129,22 @@ def _eval(args: argparse.Namespace) -> None:
     )}  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
-        return
+        return 0
     print(f"{args.model} on {args.dataset}, {result['samples']} samples per side:")
     for key, value in result["metrics"].items():
         print(f"  {key:>14}: {value:10.4f}   (real vs real: {result['real_vs_real'][key]:.4f})")
+    return 0
 
 
-def _add_train_parser(sub) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add train, plot, bundle and eval to `sub`."""
     t = sub.add_parser("train", help="train a GAN", description="Train a GAN; writes a run directory.")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--config", help="JSON or TOML file with any of the options below")
     t.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
     )
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(t)
     for name, (typ, text) in {**_TRAIN_FLAGS, **_MODEL_FLAGS}.items():
         t.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=text)
     for name, text in _TRAIN_SWITCHES.items():
@@ -202,7 +176,7 @@ def _add_train_parser(sub) -> None:
     bundle.set_defaults(func=_bundle)
 
     ev = sub.add_parser("eval", help="score a model against real data (FID, KID, precision/recall, ...)")
-    ev.add_argument("--model", required=True, help="bundle or run directory")
+    add_model(ev)
     ev.add_argument("--dataset", default="faces")
     ev.add_argument("--data-seed", type=int, default=1, help="seed of the real samples (procedural data)")
     ev.add_argument("--features", help="feature network bundle (from `latentkit attributes train`)")
@@ -211,56 +185,3 @@ def _add_train_parser(sub) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=_eval)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    p = argparse.ArgumentParser(prog="latentkit", description=latentkit.__doc__)
-    p.add_argument("--version", action="version", version=f"latentkit {latentkit.__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    data = sub.add_parser("data", help="look at datasets")
-    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    prev = data_sub.add_parser("preview", help="write a grid of dataset samples")
-    prev.add_argument(
-        "--dataset", default="faces", help="faces, ring, grid, digits, stacked-digits or a folder"
-    )
-    prev.add_argument("--size", type=int, default=64, help="image size in pixels")
-    prev.add_argument("--n", type=int, default=64, help="number of samples shown")
-    prev.add_argument("--nrow", type=int, default=8, help="images per row")
-    prev.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale factor")
-    prev.add_argument("--seed", type=int, default=0)
-    prev.add_argument("--by", help="sort and caption by this label (e.g. smile)")
-    prev.add_argument("--out", required=True, help="output PNG")
-    prev.set_defaults(func=_data_preview)
-
-    _add_train_parser(sub)
-
-    from latentkit.app.commands import add_commands as add_app_commands
-    from latentkit.latent.commands import add_commands as add_latent_commands
-    from latentkit.latent.inversion_commands import add_commands as add_inversion_commands
-    from latentkit.provenance.commands import add_commands as add_provenance_commands
-
-    add_latent_commands(sub)
-    add_inversion_commands(sub)
-    add_provenance_commands(sub)
-    add_app_commands(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `latentkit` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        code = args.func(args)
-    except LatentkitError as e:
-        print(f"latentkit: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("latentkit: interrupted", file=sys.stderr)
-        return 130
-    return code or 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
