@@ -13,7 +13,8 @@
 
 Each module has `add_commands(subparsers)`; each command is a small function of the parsed
 arguments returning an exit code (0, or 1 for "checked and not verified / not identical"). Library
-packages hold no argparse. A `LatentkitError` is printed as one line and exits with code 2. Heavy
+packages hold no argparse. A `LatentkitError`, and any OSError or ValueError that reaches this
+boundary (a user's path or value refused deeper down), is printed as one line and exits with code 2. Heavy
 imports (torch, gradio, the C2PA library) happen inside the command functions so `--help` is fast.
 """
 
@@ -45,12 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
     except LatentkitError as e:
-        print(f"latentkit: error: {e}", file=sys.stderr)
-        return 2
+        return _user_error(str(e))
+    except OSError as e:  # a path the user gave: too long, a folder in the way, a full disk, ...
+        return _user_error(f"{e.filename}: {e.strerror or e}" if e.filename else str(e.strerror or e))
+    except ValueError as e:  # a value the library refused below the checks of its own callers
+        return _user_error(str(e))
     except KeyboardInterrupt:
         print("latentkit: interrupted", file=sys.stderr)
         return 130
     return code or 0
+
+
+def _user_error(message: str) -> int:
+    """Print `message` as the one line of a user error (newlines folded) and return exit code 2."""
+    print(f"latentkit: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 __all__ = ["build_parser", "main"]

@@ -15,6 +15,9 @@ def _preview(args: argparse.Namespace) -> int:
     from latentkit.data import load_dataset
     from latentkit.viz import image_grid, points_figure, save_figure
 
+    for name, low, high in (("n", 1, 10_000), ("nrow", 1, 256), ("scale", 1, 16)):
+        if not low <= getattr(args, name) <= high:
+            raise LatentkitError(f"--{name} {getattr(args, name)}: must be between {low} and {high}")
     ds = load_dataset(args.dataset, size=args.size, n=max(args.n, 1000), seed=args.seed)
     if not ds.is_image:
         save_figure(args.out, points_figure(ds.data[: max(args.n, 2500)].numpy()))
