@@ -5,6 +5,7 @@ by `save_directions`, tied to the generator's weights by their SHA-256; `load_di
 a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeline: sample z, render
 in batches, score with the attribute predictor, fit each attribute with a finder from
 `latentkit.latent.finders` (re-exported here), and add unsupervised PCA / SeFa directions.
+`held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
 """
 
 from __future__ import annotations
