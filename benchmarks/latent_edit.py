@@ -8,7 +8,7 @@ directions are never touched) or, by default, a DCGAN generator at 64 px, ngf 64
 weights: speed does not depend on them). Predictor: `--predictor PRED`, else M/predictor, else one
 trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
 
-1. single edit: `Editor.edit` of one latent (two edits, conditioned on a third) + the generator's
+1. single edit: `Editor.edit` of one latent (two edits, holding a third fixed) + the generator's
    forward pass at batch 1; p50/p95 over 300 runs after 20 warm-ups. Also with `render`'s bicubic
    upscale to 256 px.
 2. `fit_directions` with N samples and three attributes (InterFaceGAN SVM), end to end, with the
@@ -70,12 +70,12 @@ def bench_single_edit(editor) -> dict:
     edits = {"smile": 1.5, "age": -1.0}
 
     def edit_forward():
-        z2 = editor.edit(z, edits, conditional=["glasses"])
+        z2 = editor.edit(z, edits, hold=["glasses"])
         with torch.inference_mode():
             gen(torch.from_numpy(z2)[None])
 
     def edit_render():
-        editor.render(editor.edit(z, edits, conditional=["glasses"]), size=256)
+        editor.render(editor.edit(z, edits, hold=["glasses"]), size=256)
 
     out = {}
     for name, fn in (("edit_plus_forward", edit_forward), ("edit_plus_render_256", edit_render)):
@@ -163,7 +163,7 @@ def bench_batch_export(editor, n: int, out: Path) -> dict:
         t0 = time.perf_counter()
         for seed in range(n):
             t = time.perf_counter()
-            z = editor.edit(editor.sample(seed), edits, conditional=["glasses"])
+            z = editor.edit(editor.sample(seed), edits, hold=["glasses"])
             spent["sample_and_edit"] += time.perf_counter() - t
             editor.export(
                 z, out / "images", f"seed{seed:04d}.png", seed=seed, edits=record, identity=identity

@@ -10,7 +10,7 @@
    attribute as a fraction of its range (target <= 0.05), the glasses rate and the age~glasses
    correlation (targets: within 0.05 of the data's);
 3. directions: validation accuracy of smile, age and glasses (target >= 0.95) from directions.json;
-4. edits: +3 along smile conditioned on age and glasses over `--edits` samples: share whose smile
+4. edits: +3 along smile holding age and glasses fixed over `--edits` samples: share whose smile
    rose (target >= 0.9), mean rise (>= 1.0 on the [-1, 1] scale), mean |change| of age and glasses
    (<= 0.1); the same for age with smile and glasses held.
 """
@@ -111,7 +111,7 @@ def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
             )
         )
     for name, e in r["edits"].items():
-        held = e["conditioned_on"]
+        held = e.get("hold", e.get("conditioned_on"))  # "conditioned_on": targets measured before "hold"
         side = max(e["mean_abs_change"][k] for k in held)
         rows.append((f"+3 {name} (holding {', '.join(held)}): share raised", f"{e['raised_fraction']:.3f}",
                      f">= {t['raised_fraction']}", e["raised_fraction"] >= t["raised_fraction"]))  # fmt: skip

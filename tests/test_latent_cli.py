@@ -124,7 +124,7 @@ def test_edit_writes_verified_images_recording_each_edit(trained, tmp_path):
     assert latentkit("verify", tmp_path / "seed0001.png")[0] == 0
     m = manifest(tmp_path / "seed0001.png")
     assert m["latent"]["seed"] == 1
-    assert [(e["direction"], e["strength"], e["conditioned_on"]) for e in m["edits"]] == [
+    assert [(e["direction"], e["strength"], e["hold"]) for e in m["edits"]] == [
         ("smile", 2.0, ["glasses"]),
         ("age", -1.0, ["glasses"]),
     ]
@@ -215,7 +215,7 @@ def test_recipe_runs_every_job_into_its_own_folder(trained, tmp_path, suffix):
     assert code == 0, err
     assert manifest(tmp_path / "out" / "smiling" / "seed0001.png")["edits"][0]["direction"] == "smile"
     older = manifest(tmp_path / "out" / "older" / "seed0002.png")["edits"][0]
-    assert older["direction"] == "age" and older["conditioned_on"] == ["glasses"]
+    assert older["direction"] == "age" and older["hold"] == ["glasses"]
 
 
 def test_recipe_errors_name_the_file_and_job(trained, tmp_path):
@@ -307,17 +307,23 @@ def test_directions_report_writes_json_markdown_grids_and_curves(trained, tmp_pa
     )
     assert code == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
-    assert set(report["directions"]) == {"age", "age|smile,glasses", "glasses", "glasses|smile,age", "random"}
+    assert set(report["directions"]) == {
+        "age",
+        "age_hold_smile_glasses",
+        "glasses",
+        "glasses_hold_smile_age",
+        "random",
+    }
     assert report["directions"]["random"]["kind"] == "baseline"
     age = report["directions"]["age"]
     assert age["strengths"] == [-1.0, 0.0, 1.0] and len(age["identity_drift"]) == 3
     assert age["identity_drift"][1] == 0.0 and 0.0 <= age["monotonicity"] <= 1.0
     assert set(age["mean_abs_change"]) == set(report["attributes"]) and age["mean_abs_change"]["age"] >= 0
     assert set(report["entanglement"]["plain"]) == {"age", "glasses"}
-    assert {"smile", "age", "glasses", "pose"} <= set(report["entanglement"]["conditioned"]["age"])
+    assert {"smile", "age", "glasses", "pose"} <= set(report["entanglement"]["held"]["age"])
     for figure in report["figures"].values():
         assert (tmp_path / figure).is_file()
-    assert "Entanglement (conditioned)" in (tmp_path / "report.md").read_text()
+    assert "Entanglement (held)" in (tmp_path / "report.md").read_text()
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -421,6 +427,6 @@ def test_directions_fit_stores_conditional_variants_as_named_directions(trained,
     from latentkit.models import load_bundle
 
     found = load_directions(load_bundle(trained["bundle"]), out)
-    assert found["age_given_glasses"].meta["conditioned_on"] == ["glasses"]
+    assert found["age_given_glasses"].meta["hold"] == ["glasses"]
     code, _, err = latentkit(*args, "age", "--samples", 500, "--conditional", "age:beard", "--out", out)
     assert code == 2 and "unknown direction 'beard'" in err

@@ -240,7 +240,7 @@ def cli_command(
         base += f" --latent {shlex.quote(snap.source)}"
     flags = "".join(f" --edit {n}={s:g}" for n, s in edits.items())
     if held and edits:
-        flags += f" --conditional {','.join(held)}"
+        flags += f" --hold {','.join(held)}"
     if edits and snap.mode != "relative":
         flags += f" --mode {snap.mode}"
     lines = [

@@ -22,7 +22,8 @@ _WHERE = {
     "RidgeDirection": "finders",
     "SVMDirection": "finders",
     "SeFa": "finders",
-    "condition": "finders",
+    "condition": "finders",  # deprecated name of hold_fixed
+    "hold_fixed": "finders",
     "fit_directions": "directions",
     "load_directions": "directions",
     "save_directions": "directions",

@@ -5,12 +5,15 @@ by `save_directions`, tied to the generator's weights by their SHA-256; `load_di
 a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeline: sample z, render
 in batches, score with the attribute predictor, fit each attribute with a finder from
 `latentkit.latent.finders` (re-exported here), and add unsupervised PCA / SeFa directions.
+`held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +28,14 @@ from latentkit.latent.finders import (
     RidgeDirection,
     SeFa,
     _LinearDirection,
-    condition,
+    hold_fixed,
     make_finder,
 )
 
 FORMAT = "latentkit-directions"
 VERSION = 1
 DIRECTIONS_FILE = "directions.json"
+HELD = "held"  # the `kind` of a stored variant with other directions held fixed (`held_variant`)
 
 # --- direction records and directions.json -------------------------------------------------------
 
@@ -44,7 +48,8 @@ class Direction:
         name: e.g. "smile", "pca0", "sefa3".
         vector: (D,) float64 unit vector.
         intercept: distance(z) = z @ vector + intercept (0 for unsupervised directions).
-        meta: JSON-able record: kind ("supervised", "pca", "sefa"), method, validation, N, ...
+        meta: JSON-able record: kind ("supervised", "pca", "sefa", "held", "custom"), method,
+            validation, N, ...; held variants also name their "base" and the "hold" list.
     """
 
     name: str
@@ -64,27 +69,65 @@ def from_finder(name: str, finder: _LinearDirection, **meta: Any) -> Direction:
     return Direction(name, finder.direction_, float(finder.intercept_), meta)
 
 
-def conditional_variant(directions: dict[str, Direction], spec: str) -> Direction:
-    """A stored conditional direction from "base:cond1,cond2", named "base_given_cond1_cond2".
+def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str]) -> Direction:
+    """Direction `base` with the `hold` directions held fixed, stored as "base_hold_h1_h2".
 
-    Its vector is `condition(base, conds)` (unit, orthogonal to every condition); its intercept is
-    0, so absolute mode measures along the vector itself. The same edit as relative mode with
-    `conditional=[...]`, kept as a named slider (e.g. "age_given_glasses").
+    Its vector is `hold_fixed(base, hold)` (unit, orthogonal to every held direction); its intercept
+    is 0, so absolute mode measures along the vector itself. The same edit as
+    `Editor.edit(..., hold=[...])` in relative mode, kept as a named slider (e.g. "age_hold_glasses").
+    Meta: {"kind": "held", "base": base, "hold": [...], "validation": the base's}.
     """
+    d = get_direction(directions, base)
+    hold = list(hold)
+    if not hold:
+        raise LatentkitError(f"held variant of {base!r}: name at least one direction to hold fixed")
+    vector = hold_fixed(d.vector, [get_direction(directions, h).vector for h in hold])
+    meta = {"kind": HELD, "base": d.name, "hold": hold, "validation": d.meta.get("validation")}
+    return Direction(held_name(d.name, hold), vector, 0.0, meta)
+
+
+def held_name(base: str, hold: Sequence[str]) -> str:
+    """Name of `base` with `hold` fixed: ("age", ["smile", "glasses"]) -> "age_hold_smile_glasses"."""
+    return f"{base}_hold_{'_'.join(hold)}"
+
+
+def parse_held_variant(spec: str) -> tuple[str, list[str]]:
+    """'age:smile,glasses' -> ("age", ["smile", "glasses"]): a held variant to store, as the CLI writes it."""
     base, sep, rest = spec.partition(":")
-    conds = [c.strip() for c in rest.split(",") if c.strip()]
-    if not sep or not base.strip() or not conds:
-        raise LatentkitError(f"--conditional {spec!r}: expected BASE:COND[,COND...], e.g. age:glasses")
-    d = get_direction(directions, base.strip())
-    others = [get_direction(directions, c).vector for c in conds]
-    name = f"{d.name}_given_{'_'.join(conds)}"
+    hold = [h.strip() for h in rest.split(",") if h.strip()]
+    if not sep or not base.strip() or not hold:
+        raise LatentkitError(f"held variant {spec!r}: expected BASE:HOLD[,HOLD...], e.g. age:glasses")
+    return base.strip(), hold
+
+
+def conditional_variant(directions: dict[str, Direction], spec: str) -> Direction:
+    """Deprecated (removed next release): `held_variant`'s old record, "base_given_...", kind "conditional".
+
+    Kept unchanged for callers of the old name; `save_directions` stores its meta with the new keys.
+    """
+    warnings.warn("conditional_variant() is now held_variant()", DeprecationWarning, stacklevel=2)
+    try:
+        base, hold = parse_held_variant(spec)
+    except LatentkitError:
+        raise LatentkitError(
+            f"--conditional {spec!r}: expected BASE:COND[,COND...], e.g. age:glasses"
+        ) from None
+    d = held_variant(directions, base, hold)
     meta = {
         "kind": "conditional",
-        "base": d.name,
-        "conditioned_on": conds,
-        "validation": d.meta.get("validation"),
+        "base": d.meta["base"],
+        "conditioned_on": hold,
+        "validation": d.meta["validation"],
     }
-    return Direction(name, condition(d.vector, others), 0.0, meta)
+    return Direction(f"{base}_given_{'_'.join(hold)}", d.vector, 0.0, meta)
+
+
+def migrate_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with the pre-"hold" keys renamed: kind "conditional" -> "held", "conditioned_on" -> "hold"."""
+    out = {("hold" if k == "conditioned_on" else k): v for k, v in meta.items()}
+    if out.get("kind") == "conditional":
+        out["kind"] = HELD
+    return out
 
 
 def get_direction(directions: dict[str, Direction], name: str) -> Direction:
@@ -126,7 +169,11 @@ def save_directions(
             "model": {"name": bundle.name, "weights_sha256": bundle.weights_sha256},
             "latent_dim": bundle.config.latent_dim,
             "directions": {
-                d.name: {"vector": [float(x) for x in d.vector], "intercept": float(d.intercept), **d.meta}
+                d.name: {
+                    "vector": [float(x) for x in d.vector],
+                    "intercept": float(d.intercept),
+                    **migrate_meta(d.meta),
+                }
                 for d in combined.values()
             },
         },
@@ -139,6 +186,7 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
 
     Raises `LatentkitError` naming the file when it is missing, malformed, made for another model
     (weights SHA-256 differs) or holds a vector of the wrong dimension, with NaN, or not unit-norm.
+    Files written before "hold" (kind "conditional", "conditioned_on") are read as kind "held", "hold".
     """
     path = Path(path) if path is not None else directions_path(bundle)
     if not path.is_file():
@@ -171,7 +219,7 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         _check_vector(name, vector, bundle.config.latent_dim, path)
         if not np.isfinite(intercept):
             raise LatentkitError(f"{path}: direction {name!r} has a non-finite intercept")
-        meta = {k: v for k, v in entry.items() if k not in ("vector", "intercept")}
+        meta = migrate_meta({k: v for k, v in entry.items() if k not in ("vector", "intercept")})
         out[name] = Direction(name, vector, intercept, meta)
     return out
 
