@@ -113,7 +113,7 @@ def test_edit_writes_verified_images_recording_each_edit(trained, tmp_path):
         "smile=2",
         "--edit",
         "age=-1",
-        "--conditional",
+        "--hold",
         "glasses",
         "--out",
         tmp_path,
@@ -194,7 +194,7 @@ edits = { smile = 1.5 }
 name = "older"
 seeds = "2"
 edits = { age = 1.0 }
-conditional = ["glasses"]
+hold = ["glasses"]
 """
 
 
@@ -206,7 +206,7 @@ def test_recipe_runs_every_job_into_its_own_folder(trained, tmp_path, suffix):
     else:
         jobs = [
             {"name": "smiling", "seeds": "1", "edits": {"smile": 1.5}},
-            {"name": "older", "seeds": "2", "edits": {"age": 1.0}, "conditional": ["glasses"]},
+            {"name": "older", "seeds": "2", "edits": {"age": 1.0}, "hold": ["glasses"]},
         ]
         recipe.write_text(json.dumps({"jobs": jobs}))
     code, _, err = latentkit(
@@ -416,17 +416,32 @@ def test_fit_without_a_predictor_says_how_to_get_one(trained):
     assert code == 2 and "latentkit attributes train" in err
 
 
-def test_directions_fit_stores_conditional_variants_as_named_directions(trained, tmp_path):
+def test_directions_fit_stores_held_variants_as_named_directions(trained, tmp_path):
+    out = tmp_path / "dirs.json"
+    args = ["directions", "fit", "--model", trained["bundle"], "--predictor", trained["pred"], "--attributes"]
+    code, stdout, err = latentkit(*args, "age,glasses", "--samples", 500, "--held-variant", "age:glasses",
+                                  "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "age_hold_glasses" in stdout and "glasses held fixed" in stdout
+    from latentkit.latent.directions import load_directions
+    from latentkit.models import load_bundle
+
+    found = load_directions(load_bundle(trained["bundle"]), out)
+    assert found["age_hold_glasses"].meta["hold"] == ["glasses"]
+    code, _, err = latentkit(*args, "age", "--samples", 500, "--held-variant", "age:beard", "--out", out)
+    assert code == 2 and "unknown direction 'beard'" in err
+
+
+def test_old_conditional_spellings_still_work_with_one_deprecation_line(trained, tmp_path):
     out = tmp_path / "dirs.json"
     args = ["directions", "fit", "--model", trained["bundle"], "--predictor", trained["pred"], "--attributes"]
     code, stdout, err = latentkit(*args, "age,glasses", "--samples", 500, "--conditional", "age:glasses",
                                   "--out", out, "--no-progress")  # fmt: skip
     assert code == 0, err
-    assert "age_given_glasses" in stdout and "glasses held fixed" in stdout
-    from latentkit.latent.directions import load_directions
-    from latentkit.models import load_bundle
-
-    found = load_directions(load_bundle(trained["bundle"]), out)
-    assert found["age_given_glasses"].meta["hold"] == ["glasses"]
-    code, _, err = latentkit(*args, "age", "--samples", 500, "--conditional", "age:beard", "--out", out)
-    assert code == 2 and "unknown direction 'beard'" in err
+    assert err.strip() == "latentkit: warning: --conditional is deprecated; use --held-variant"
+    assert "age_hold_glasses" in stdout
+    edit = ["edit", "--model", trained["bundle"], "--seeds", "1", "--edit", "age=1", "--no-progress"]
+    code, _, err = latentkit(*edit, "--conditional", "glasses", "--out", tmp_path / "e")
+    assert code == 0, err
+    assert "--conditional is deprecated; use --hold" in err
+    assert manifest(tmp_path / "e" / "seed0001.png")["edits"][0]["hold"] == ["glasses"]

@@ -6,7 +6,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from latentkit.cli.options import add_model, add_progress, names
+from latentkit.cli.options import add_deprecated_alias, add_model, add_progress, names
 from latentkit.errors import LatentkitError
 
 
@@ -48,19 +48,19 @@ def _directions_fit(args: argparse.Namespace) -> int:
         predictor_meta=meta,
         progress=not args.no_progress,
     )
-    if args.conditional:
-        from latentkit.latent.directions import conditional_variant, load_directions
+    if args.held_variant:
+        from latentkit.latent.directions import held_variant, load_directions, parse_held_variant
 
         known = {**_existing_directions(bundle, args.out, load_directions), **found}
-        for spec in args.conditional:
-            d = conditional_variant(known, spec)
+        for spec in args.held_variant:
+            d = held_variant(known, *parse_held_variant(spec))
             found[d.name] = d
     path = save_directions(bundle, found, args.out)
     print(f"wrote {len(found)} direction(s) to {path}")
     for name, d in found.items():
         m = d.meta
-        if m["kind"] == "conditional":
-            print(f"  {name:10s} {m['base']} with {', '.join(m['conditioned_on'])} held fixed")
+        if m["kind"] == "held":
+            print(f"  {name:10s} {m['base']} with {', '.join(m['hold'])} held fixed")
         elif m["kind"] == "supervised":
             print(f"  {name:10s} {m['method']:8s} {m['metric']} {m['validation']:.4f}  (fit on {m['n_fit']})")
         else:
@@ -114,12 +114,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--pca", type=int, default=0, help="also fit this many GANSpace PCA directions")
     fit.add_argument("--sefa", type=int, default=0, help="also fit this many SeFa directions")
     fit.add_argument(
-        "--conditional",
+        "--held-variant",
         action="append",
         default=[],
-        metavar="BASE:COND[,COND]",
-        help="also store a conditioned variant, e.g. age:glasses -> age_given_glasses (repeatable)",
+        metavar="BASE:HOLD[,HOLD]",
+        help="also store BASE with HOLD held fixed, e.g. age:glasses -> age_hold_glasses (repeatable)",
     )
+    add_deprecated_alias(fit, "--conditional", "--held-variant", "held_variant", append=True)
     fit.add_argument("--seed", type=int, default=0, help="seed of the sampled latents and splits")
     fit.add_argument("--batch", type=int, default=64, help="render batch size")
     fit.add_argument("--out", help="directions file (default BUNDLE/directions.json, merged by name)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from latentkit.cli.options import (
     IMAGE_SUFFIX,
+    add_deprecated_alias,
     add_export,
     add_image_format,
     add_model,
@@ -28,7 +29,7 @@ def _job_from_args(args: argparse.Namespace) -> EditJob:
         seeds=parse_seeds(args.seeds) if args.seeds else None,
         latent=Path(args.latent) if args.latent else None,
         edits=edits,
-        conditional=names(args.conditional) if args.conditional else [],
+        hold=names(args.hold) if args.hold else [],
         mode=args.mode,
         sweep=args.sweep,
         psi=args.psi,
@@ -70,14 +71,14 @@ def _edit(args: argparse.Namespace) -> int:
         # z.npy -> z.projection.json, written by `latentkit project`
         projected = load_projection_record(job.latent) if job.latent is not None else None
         for stem, z, seed, edits in plan:
-            record = editor.edit_record(edits, job.conditional, job.mode)
+            record = editor.edit_record(edits, job.hold, job.mode)
             for entry in record:
                 if entry["direction"] in user_names:
                     entry["directions_file"] = Path(args.directions_file).name
             if job.psi != 1.0 and seed is not None:
                 record.insert(0, {"truncation": {"psi": job.psi, "mean": "zero"}})
             editor.export(
-                editor.edit(z, edits, job.conditional, job.mode),
+                editor.edit(z, edits, job.hold, job.mode),
                 folder,
                 stem + suffix,
                 seed=seed,
@@ -102,7 +103,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seeds", help='seeds: "0-99", "1,5,9" or a mix')
     e.add_argument("--latent", help="latents file (.npy or .json) instead of --seeds")
     e.add_argument("--edit", action="append", metavar="NAME=STRENGTH", help="e.g. smile=2 (repeatable)")
-    e.add_argument("--conditional", help="comma-separated directions to hold fixed, e.g. glasses")
+    e.add_argument("--hold", help="comma-separated directions to hold fixed while editing, e.g. glasses")
+    add_deprecated_alias(e, "--conditional", "--hold", "hold")
     e.add_argument("--mode", choices=("relative", "absolute"), default="relative")
     e.add_argument(
         "--sweep", metavar="NAME=START:STOP:COUNT", help="one image per strength, e.g. smile=-3:3:7"

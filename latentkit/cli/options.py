@@ -11,6 +11,7 @@ names(text)       "a, b,c" -> ["a", "b", "c"]
 from __future__ import annotations
 
 import argparse
+import sys
 
 from latentkit.data import BUILTIN
 
@@ -23,6 +24,27 @@ IMAGE_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 def names(text: str) -> list[str]:
     """A comma-separated list of names, blanks dropped."""
     return [n.strip() for n in text.split(",") if n.strip()]
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of a flag: does what the new one does and says so in one line on stderr."""
+
+    def __init__(self, option_strings, dest, new: str, append: bool = False, **kw) -> None:
+        self.new, self.append = new, append
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"latentkit: warning: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        if self.append:
+            values = [*(getattr(namespace, self.dest) or []), values]
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(
+    p: argparse.ArgumentParser, old: str, new: str, dest: str, append: bool = False
+) -> None:
+    """Accept `old` as a hidden alias of the flag `new` (which stores into `dest`)."""
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, append=append, help=argparse.SUPPRESS)
 
 
 def add_model(p: argparse.ArgumentParser, required: bool = True, help: str = MODEL_HELP) -> None:

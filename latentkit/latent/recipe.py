@@ -7,7 +7,7 @@ and defaults to the command-line value:
     name = "smiling"              # subfolder of --out ("" = --out itself)
     seeds = "0-9"                 # or: latent = "z.npy" (relative to the recipe file)
     edits = { smile = 2.0, age = -1.0 }
-    conditional = ["glasses"]
+    hold = ["glasses"]            # directions held fixed while editing
     mode = "relative"             # or "absolute"
     sweep = "smile=-3:3:7"
     psi = 0.7
@@ -17,13 +17,15 @@ A JSON recipe is {"jobs": [...]} or the bare list.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latentkit.errors import LatentkitError
 
-JOB_KEYS = ("name", "seeds", "latent", "edits", "conditional", "mode", "sweep", "psi")
+JOB_KEYS = ("name", "seeds", "latent", "edits", "hold", "mode", "sweep", "psi")
+DEPRECATED_KEYS = {"conditional": "hold"}  # old key -> new key, still read
 
 
 @dataclass
@@ -34,7 +36,7 @@ class EditJob:
     seeds: list[int] | None = None
     latent: Path | None = None
     edits: dict[str, float] = field(default_factory=dict)
-    conditional: list[str] = field(default_factory=list)
+    hold: list[str] = field(default_factory=list)
     mode: str = "relative"
     sweep: str | None = None
     psi: float = 1.0
@@ -69,6 +71,7 @@ def read_recipe(path: str | Path, defaults: EditJob) -> list[EditJob]:
         where = f"{path}: job {i + 1}"
         if not isinstance(entry, dict):
             raise LatentkitError(f"{where}: must be a table/object, got {type(entry).__name__}")
+        entry = _renamed_keys(entry, where)
         unknown = [k for k in entry if k not in JOB_KEYS]
         if unknown:
             raise LatentkitError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(JOB_KEYS)})")
@@ -86,11 +89,11 @@ def read_recipe(path: str | Path, defaults: EditJob) -> list[EditJob]:
             for name, value in job.edits.items():  # checked here: a later job must not fail mid-export
                 if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                     raise LatentkitError(f"{where}: edit {name}={value!r}: strength must be a number")
-        if "conditional" in entry:
-            cond = entry["conditional"]
-            if not isinstance(cond, str | list):
-                raise LatentkitError(f"{where}: 'conditional' must be a list of direction names")
-            job.conditional = split_names(cond) if isinstance(cond, str) else [str(c) for c in cond]
+        if "hold" in entry:
+            held = entry["hold"]
+            if not isinstance(held, str | list):
+                raise LatentkitError(f"{where}: 'hold' must be a list of direction names")
+            job.hold = split_names(held) if isinstance(held, str) else [str(c) for c in held]
         job.mode = str(entry.get("mode", job.mode))
         job.sweep = entry.get("sweep", job.sweep)
         if job.sweep is not None and not isinstance(job.sweep, str):
@@ -126,7 +129,7 @@ def plan_job(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str,
     if job.mode not in ("relative", "absolute"):
         raise LatentkitError(f"edit mode {job.mode!r}: choose relative or absolute")
     sweep_name, values = parse_sweep(job.sweep) if job.sweep else (None, np.array([]))
-    for name in [*job.edits, *job.conditional, *([sweep_name] if sweep_name else [])]:
+    for name in [*job.edits, *job.hold, *([sweep_name] if sweep_name else [])]:
         editor.direction(name)
     plan = []
     for stem, z, seed in starts:
@@ -135,6 +138,18 @@ def plan_job(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str,
         for v in values:
             plan.append((f"{stem}_{sweep_name}{v:+.2f}", z, seed, {**job.edits, sweep_name: float(v)}))
     return plan
+
+
+def _renamed_keys(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """`entry` with deprecated keys under their new names (one warning line each); both is an error."""
+    out = dict(entry)
+    for old, new in DEPRECATED_KEYS.items():
+        if old in out:
+            if new in out:
+                raise LatentkitError(f"{where}: give {new!r} only ({old!r} is its old name)")
+            print(f"latentkit: warning: {where}: key {old!r} is deprecated; use {new!r}", file=sys.stderr)
+            out[new] = out.pop(old)
+    return out
 
 
 def split_names(text: str) -> list[str]:
