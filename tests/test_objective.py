@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -13,7 +14,9 @@ from latentkit.errors import LatentkitError
 from latentkit.models import ModelConfig, build_discriminator
 from latentkit.train import objective as objective_module
 from latentkit.train.config import TrainConfig
+from latentkit.train.loop import train
 from latentkit.train.losses import get_loss
+from latentkit.train.monitor import read_log
 from latentkit.train.objective import Nets, Objective, build_objective, optimiser_settings
 from latentkit.train.regularisers import (
     DBatch,
@@ -228,3 +231,12 @@ def test_feature_matching_and_unrolled_replace_gs_loss_with_their_own():
             params = unrolled_parameters(D, obj.loss, nets.opt_d, [real, real], fake)
             expected = obj.loss.g_loss(torch.func.functional_call(D, params, (fake,)))
         assert loss_g.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_a_new_loss_trains_through_the_unchanged_loop(tmp_path):
+    model = {"latent_dim": 4, "hidden": 16, "depth": 2, "g_norm": "none", "d_norm": "none"}
+    ring = {"dataset": "ring", "data_n": 256, "batch_size": 16, "steps": 6, "log_every": 2}
+    cfg = TrainConfig.from_dict({**ring, "loss": "rpgan", "r1_gamma": 1.0, "model": model})
+    rows = read_log(train(cfg, tmp_path / "run", progress=False))
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in rows)
