@@ -55,7 +55,7 @@ def make_bundle(root: Path, model: str | None = None):
 
 def make_predictor(path: str | None):
     from latentkit.data import load_dataset
-    from latentkit.metrics.features import load_feature_net, train_feature_net
+    from latentkit.predictor import load_feature_net, train_feature_net
 
     if path:
         return load_feature_net(path)[0]

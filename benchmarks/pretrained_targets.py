@@ -49,7 +49,7 @@ def statistics(bundle, predictor, samples: int) -> dict:
     from latentkit.data.faces import BINARY, RANGES
     from latentkit.metrics.attributes import attribute_match
     from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.features import predict_attributes
+    from latentkit.predictor import predict_attributes
 
     real = load_dataset("faces", size=bundle.config.resolution, n=samples, seed=2)
     fake = generate(bundle.generator, samples, seed=1)
@@ -136,8 +136,8 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from latentkit.latent.directions import load_directions
-    from latentkit.metrics.features import load_feature_net
     from latentkit.models import load_bundle
+    from latentkit.predictor import load_feature_net
 
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)

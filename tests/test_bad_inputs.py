@@ -34,8 +34,8 @@ from test_provenance import build_png  # the PNG surgery helpers of the tamper t
 from latentkit.cli import main
 from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.sampling import sample_latent
-from latentkit.metrics.features import AttributeSpec, FeatureNet, save_feature_net
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.predictor import AttributeSpec, FeatureNet, save_feature_net
 from latentkit.provenance import export_image, init_keys
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
@@ -314,7 +314,7 @@ case("bundle-config-no-version")(_bundle_config(_without("version")))
 case("bundle-config-format-typo")(_bundle_config(lambda d: {**d, "format": "latentkit-bundel"}))
 case("bundle-config-format-checkpoint")(_bundle_config(lambda d: {**d, "format": "latentkit-checkpoint"}))
 case("bundle-config-format-null")(_bundle_config(lambda d: {**d, "format": None}))
-case("bundle-config-version-2")(_bundle_config(lambda d: {**d, "version": 2}))
+case("bundle-config-version-3")(_bundle_config(lambda d: {**d, "version": 3}))
 case("bundle-config-version-string")(_bundle_config(lambda d: {**d, "version": "1"}))
 case("bundle-config-version-huge")(_bundle_config(lambda d: {**d, "version": 10**400}))
 case("bundle-config-list")(_bundle_config(b"[1, 2, 3]"))

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from latentkit.data import load_dataset
-from latentkit.metrics.features import save_feature_net, train_feature_net
 from latentkit.models import ModelConfig, build_generator, save_bundle
+from latentkit.predictor import save_feature_net, train_feature_net
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
 

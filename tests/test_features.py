@@ -9,7 +9,8 @@ import torch
 from latentkit.data import load_dataset
 from latentkit.data.base import Dataset
 from latentkit.errors import LatentkitError
-from latentkit.metrics.features import (
+from latentkit.metrics.modes import stacked_mode_ids
+from latentkit.predictor import (
     AttributeSpec,
     FeatureNet,
     extract_features,
@@ -20,7 +21,6 @@ from latentkit.metrics.features import (
     save_feature_net,
     train_feature_net,
 )
-from latentkit.metrics.modes import stacked_mode_ids
 
 torch.set_num_threads(1)
 

@@ -37,7 +37,7 @@ JOB_KEYS = ("name", "seeds", "latent", "edits", "conditional", "mode", "sweep", 
 
 def _attributes_train(args: argparse.Namespace) -> int:
     from latentkit.data import load_dataset
-    from latentkit.metrics.features import save_feature_net, train_feature_net
+    from latentkit.predictor import save_feature_net, train_feature_net
 
     ds = load_dataset(args.dataset, size=args.size, n=args.n, seed=args.seed)
     names = _names(args.attributes) if args.attributes else None
@@ -62,7 +62,7 @@ def _attributes_train(args: argparse.Namespace) -> int:
 
 
 def _load_predictor(path: str):
-    from latentkit.metrics.features import WEIGHTS_FILE, load_feature_net
+    from latentkit.predictor.io import WEIGHTS_FILE, load_feature_net
 
     net, _ = load_feature_net(path)
     weights = Path(path).expanduser() / WEIGHTS_FILE
