@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -137,11 +136,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from latentkit.latent.directions import load_directions
     from latentkit.models import load_bundle
-    from latentkit.predictor import load_feature_net
+    from latentkit.predictor import bundle_predictor, load_feature_net
 
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
-    predictor, _ = load_feature_net(args.predictor or Path(bundle.path) / "predictor")
+    own = bundle_predictor(bundle)
+    if not args.predictor and own is None:
+        raise SystemExit(f"{bundle.path}: no predictor/ folder in the bundle; give --predictor PATH")
+    predictor = load_feature_net(args.predictor)[0] if args.predictor else own[0]
     features = load_feature_net(args.features)[0] if args.features else predictor
     dirs = load_directions(bundle)
     r = {

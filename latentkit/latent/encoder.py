@@ -145,11 +145,8 @@ def load_encoder(path: str | os.PathLike, bundle=None) -> Encoder:
 def _check_trained_for(bundle, arch: dict[str, int], report: Any) -> None:
     """Refuse an encoder trained for another model shape or other generator weights than `bundle`'s."""
     cfg = bundle.config
-    if (arch["channels"], arch["resolution"], arch["latent_dim"]) != (
-        cfg.channels,
-        cfg.resolution,
-        cfg.latent_dim,
-    ):
+    trained_shape = (arch["channels"], arch["resolution"], arch["latent_dim"])
+    if trained_shape != (cfg.channels, cfg.resolution, cfg.latent_dim):
         raise LatentkitError(f"encoder was trained for another model shape than {bundle.name!r}")
     trained_for = report.get("model_weights_sha256") if isinstance(report, dict) else None
     if trained_for and trained_for != bundle.weights_sha256:

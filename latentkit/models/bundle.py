@@ -37,7 +37,7 @@ class Bundle:
         config: the network hyper-parameters.
         generator: the network, in eval mode, on the requested device.
         name: the bundle's name.
-        meta: the extra keys of config.json (everything but format, version, name, model).
+        meta: the extra keys of config.json (everything but format, version, weights_sha256, name, model).
         weights_sha256, config_sha256: hex digests of the two files' bytes, as loaded.
     """
 
