@@ -39,7 +39,9 @@ from latentkit.errors import LatentkitError
 
 KINDS = ("binary", "continuous", "categorical")
 MAX_CLASSES = 1000
-BLOCK_MODULES = 6  # modules per stride-2 block (see `_block`)
+# Modules per stride-2 block (see `_block`). The body stays one flat Sequential rather than one per
+# block so the saved tensor names (body.0 ... body.23) of shipped predictors keep loading.
+BLOCK_MODULES = 6
 
 
 # --- attribute specs -----------------------------------------------------------------------------
