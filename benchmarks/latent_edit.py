@@ -53,12 +53,16 @@ def make_bundle(root: Path, model: str | None = None):
     return load_bundle(save_bundle(root / "g64", build_generator(cfg), cfg))
 
 
-def make_predictor(path: str | None):
+def make_predictor(bundle, path: str | None):
+    """The predictor at `path`, else the bundle's own, else one trained for 20 steps here."""
     from latentkit.data import load_dataset
-    from latentkit.metrics.features import load_feature_net, train_feature_net
+    from latentkit.predictor import bundle_predictor, load_feature_net, train_feature_net
 
     if path:
         return load_feature_net(path)[0]
+    own = bundle_predictor(bundle)
+    if own:
+        return own[0]
     ds = load_dataset("faces", size=64, n=256, seed=0)
     net, _ = train_feature_net(ds, ["smile", "age", "glasses"], steps=20, batch_size=64, progress=False)
     return net
@@ -275,8 +279,7 @@ def main() -> None:
         if args.animation_only:
             run_animation(Editor(bundle), root, results)
             return _save(results, args.json)
-        shipped = Path(bundle.path) / "predictor"
-        predictor = make_predictor(args.predictor or (str(shipped) if shipped.is_dir() else None))
+        predictor = make_predictor(bundle, args.predictor)
         results["directions_fit"] = bench_fit(bundle, predictor, args.samples)
         print("directions fit:", json.dumps(results["directions_fit"]))
         save_directions(

@@ -26,8 +26,8 @@ import torch
 
 from latentkit.data import load_dataset
 from latentkit.metrics.evaluate import evaluate
-from latentkit.metrics.features import load_feature_net
 from latentkit.models import ModelConfig, build_generator
+from latentkit.predictor import load_feature_net
 from latentkit.train.checkpoint import list_checkpoints, load_checkpoint
 from latentkit.train.snapshot import checkpoint_generator
 

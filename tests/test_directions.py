@@ -308,7 +308,7 @@ class PlantedPredictor(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from latentkit.metrics.features import AttributeSpec
+        from latentkit.predictor import AttributeSpec
 
         self.attributes = [AttributeSpec("bright", "continuous"), AttributeSpec("red", "binary")]
         self.anchor = torch.nn.Parameter(torch.zeros(1))

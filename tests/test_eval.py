@@ -1,12 +1,14 @@
 """`latentkit eval` and periodic evaluation during training."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from latentkit.data import load_dataset
-from latentkit.metrics.features import save_feature_net, train_feature_net
 from latentkit.models import ModelConfig, build_generator, save_bundle
+from latentkit.predictor import save_feature_net, train_feature_net
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
 
@@ -34,6 +36,17 @@ def test_eval_cli_reports_every_metric_beside_the_real_floor(cli, face_model_and
     # An untrained generator is far from the data; two halves of the data are close.
     assert result["metrics"]["fid"] > 2 * result["real_vs_real"]["fid"]
     assert result["real_vs_real"]["recall"] > result["metrics"]["recall"]
+
+
+def test_eval_without_features_uses_the_bundle_s_own_predictor(cli, face_model_and_features, tmp_path):
+    model, features = face_model_and_features
+    own = Path(shutil.copytree(model, tmp_path / "model"))
+    shutil.copytree(features, own / "predictor")
+    r = cli("eval", "--model", own, "--metrics", "fid", "--samples", "30")
+    assert r.returncode == 0, r.stderr
+    assert f"features: the bundle's own predictor ({own / 'predictor'})" in r.stdout and "fid" in r.stdout
+    bare = cli("eval", "--model", model, "--metrics", "fid", "--samples", "30")
+    assert bare.returncode == 2 and "--features" in bare.stderr
 
 
 def test_eval_of_a_model_on_data_of_another_shape_is_one_line(cli, face_model_and_features):

@@ -31,8 +31,8 @@ from latentkit.latent.inversion import (
     sidecar_path,
     to_pixels,
 )
-from latentkit.metrics.features import load_feature_net
 from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.predictor import load_feature_net
 from latentkit.provenance import verify_image
 from latentkit.provenance.export import export_image
 

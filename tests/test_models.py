@@ -221,7 +221,7 @@ def test_bundle_round_trip_gives_identical_outputs(trained):
     assert not b.generator.training
     assert (b.config, b.name, b.meta) == (cfg, "tiny", {"dataset": "faces", "kimg": 1.5})
     doc = json.loads((path / "config.json").read_text())
-    assert (doc["format"], doc["version"], doc["model"]) == ("latentkit-bundle", 1, cfg.to_dict())
+    assert (doc["format"], doc["version"], doc["model"]) == ("latentkit-bundle", 2, cfg.to_dict())
 
 
 def test_bundle_sha256_is_of_the_file_bytes_and_stable_across_saves(trained, tmp_path):

@@ -40,7 +40,7 @@ def test_faces64_is_the_default_and_loads_by_name():
 @pytest.fixture(scope="module")
 def shipped():
     from latentkit.latent.editor import Editor
-    from latentkit.metrics.features import load_feature_net
+    from latentkit.predictor import load_feature_net
 
     editor = Editor("faces64")
     predictor, _ = load_feature_net(FACES64 / "predictor")
@@ -83,7 +83,7 @@ def test_glasses_rate_matches_the_data(shipped):
     from latentkit.data import load_dataset
     from latentkit.metrics.attributes import attribute_match
     from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.features import predict_attributes
+    from latentkit.predictor import predict_attributes
 
     editor, predictor = shipped
     fake = predict_attributes(predictor, generate(editor.bundle.generator, 500, seed=1))

@@ -9,7 +9,7 @@ from latentkit.cli.options import add_progress, names
 
 def _attributes_train(args: argparse.Namespace) -> int:
     from latentkit.data import load_dataset
-    from latentkit.metrics.features import save_feature_net, train_feature_net
+    from latentkit.predictor import save_feature_net, train_feature_net
 
     ds = load_dataset(args.dataset, size=args.size, n=args.n, seed=args.seed)
     attributes = names(args.attributes) if args.attributes else None

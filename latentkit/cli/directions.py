@@ -11,7 +11,7 @@ from latentkit.errors import LatentkitError
 
 
 def _load_predictor(path: str):
-    from latentkit.metrics.features import WEIGHTS_FILE, load_feature_net
+    from latentkit.predictor.io import WEIGHTS_FILE, load_feature_net
 
     net, _ = load_feature_net(path)
     weights = Path(path).expanduser() / WEIGHTS_FILE

@@ -116,14 +116,19 @@ def _eval(args: argparse.Namespace) -> int:
 
     from latentkit.data import load_dataset
     from latentkit.metrics.evaluate import evaluate
-    from latentkit.metrics.features import load_feature_net
     from latentkit.models.bundle import load_bundle
+    from latentkit.predictor import bundle_predictor, load_feature_net
 
     bundle = load_bundle(args.model)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     size = bundle.config.resolution if bundle.config.kind == "dcgan" else 64
     data = load_dataset(args.dataset, size=size, n=2 * args.samples, seed=args.data_seed)
     features = load_feature_net(args.features)[0] if args.features and data.is_image else None
+    own = bundle_predictor(bundle) if data.is_image and not args.features else None
+    if own:
+        features = own[0]
+        if not args.json:
+            print(f"features: the bundle's own predictor ({own[1]})")
     result = {"model": str(args.model), "dataset": args.dataset, **evaluate(
         bundle.generator, data, features, metrics, args.samples, args.seed
     )}  # fmt: skip
@@ -179,7 +184,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_model(ev)
     ev.add_argument("--dataset", default="faces")
     ev.add_argument("--data-seed", type=int, default=1, help="seed of the real samples (procedural data)")
-    ev.add_argument("--features", help="feature network bundle (from `latentkit attributes train`)")
+    ev.add_argument(
+        "--features",
+        help="feature network (`latentkit attributes train`; default: the bundle's own predictor)",
+    )
     ev.add_argument("--metrics", default="fid,kid,pr,dc", help="comma list: fid, kid, pr, dc, modes")
     ev.add_argument("--samples", type=int, default=10_000, help="samples per side")
     ev.add_argument("--seed", type=int, default=0)

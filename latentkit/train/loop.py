@@ -410,6 +410,6 @@ def _eval_features(cfg: TrainConfig, data: Dataset):
         return None
     if not cfg.eval_features:
         raise LatentkitError("--eval-every needs --eval-features PATH (a feature network for FID)")
-    from latentkit.metrics.features import load_feature_net
+    from latentkit.predictor import load_feature_net
 
     return load_feature_net(cfg.eval_features)[0]
