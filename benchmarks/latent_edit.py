@@ -44,12 +44,18 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
 def make_bundle(root: Path, model: str | None = None):
     import shutil
 
-    from latentkit.models import ModelConfig, build_generator, load_bundle, resolve_bundle_path, save_bundle
+    from latentkit.models import (
+        DCGANConfig,
+        build_generator,
+        load_bundle,
+        resolve_bundle_path,
+        save_bundle,
+    )
 
     if model:
         return load_bundle(shutil.copytree(resolve_bundle_path(model), root / "model"))
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=64, ngf=64, latent_dim=128)
+    cfg = DCGANConfig(resolution=64, ngf=64, latent_dim=128)
     return load_bundle(save_bundle(root / "g64", build_generator(cfg), cfg))
 
 

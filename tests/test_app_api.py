@@ -30,7 +30,7 @@ from latentkit.latent import (
     save_directions,
 )
 from latentkit.latent.directions import draw_latents, from_finder
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import init_keys, verify_image
 
 MOUTH = (slice(20, 27), slice(10, 22))  # rows, columns of a 32 px face
@@ -50,7 +50,7 @@ def mouth_score(img) -> float:
 def tiny_bundle(folder: Path) -> Path:
     """A 32 px, 16-d DCGAN with directions smile (fitted to `mouth_score`), age (correlated) and sefa0-1."""
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     gen = build_generator(cfg)
     with torch.no_grad():  # give the untrained net visible contrast: BN statistics of real batches
         gen.net[-2].weight.mul_(10)

@@ -34,7 +34,7 @@ from test_provenance import build_png  # the PNG surgery helpers of the tamper t
 from latentkit.cli import main
 from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.sampling import sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.predictor import AttributeSpec, FeatureNet, save_feature_net
 from latentkit.provenance import export_image, init_keys
 from latentkit.train.config import TrainConfig
@@ -69,7 +69,7 @@ def ctx(tmp_path_factory) -> Ctx:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENTKIT_HOME", str(root / "home"))
         torch.manual_seed(0)
-        cfg = ModelConfig(resolution=32, ngf=8, latent_dim=DIM)
+        cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=DIM)
         path = save_bundle(root / "tiny", build_generator(cfg), cfg, name="tiny")
         bundle = load_bundle(path)
         save_directions(
@@ -85,7 +85,7 @@ def ctx(tmp_path_factory) -> Ctx:
         )
         run_cfg = TrainConfig(
             dataset="faces", size=32, data_n=64, batch_size=4, steps=2, log_every=1, sample_every=1000,
-            checkpoint_every=1000, keep_checkpoints=1, model=ModelConfig(latent_dim=8, ngf=8, ndf=8),
+            checkpoint_every=1000, keep_checkpoints=1, model={"latent_dim": 8, "ngf": 8, "ndf": 8},
         )  # fmt: skip
         run = train(run_cfg, root / "run", progress=False)
         png = export_image(bundle, sample_latent(3, DIM), root / "exports", "face.png", seed=3)

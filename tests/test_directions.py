@@ -28,7 +28,7 @@ from latentkit.latent.finders import (
     hold_fixed,
     make_finder,
 )
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 
 
 def planted(n=20_000, d=16, noise=0.1, offset=0.0, seed=0):
@@ -202,7 +202,7 @@ def test_the_old_name_condition_still_works_but_warns():
 
 def test_sefa_components_are_eigenvectors_of_ata_largest_first():
     torch.manual_seed(0)
-    g = build_generator(ModelConfig(resolution=32, ngf=8, latent_dim=16)).eval()
+    g = build_generator(DCGANConfig(resolution=32, ngf=8, latent_dim=16)).eval()
     w = g.first_layer_weight()
     assert tuple(w.shape) == (16, 32, 4, 4)
     sefa = SeFa(n_components=4).fit(w)
@@ -233,7 +233,7 @@ def test_ganspace_pca_finds_the_latent_direction_of_largest_activation_variance(
 
 def _tiny(path, seed):
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return load_bundle(save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}"))
 
 
@@ -341,7 +341,7 @@ class LinearGenerator(torch.nn.Module):
 def planted_bundle(tmp_path):
     from latentkit.models import Bundle
 
-    cfg = ModelConfig(resolution=32, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, latent_dim=16)
     return Bundle(tmp_path, cfg, LinearGenerator().eval(), "planted", weights_sha256="0" * 64)
 
 

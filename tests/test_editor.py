@@ -14,7 +14,7 @@ from latentkit.latent import sample_latent
 from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.editor import Editor, load_latents, parse_edit, parse_sweep, save_latents
 from latentkit.latent.interpolate import angle, keyframe_path, lerp, slerp, truncate
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import verify_image
 
 # --- interpolation -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def _unit(seed, d=16):
 @pytest.fixture(scope="module")
 def editor(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     bundle = load_bundle(save_bundle(tmp_path_factory.mktemp("b") / "tiny", build_generator(cfg), cfg))
     # correlated like age and glasses (cosine ~0.5), so holding one fixed has something to remove
     age = _unit(2)

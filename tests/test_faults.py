@@ -190,11 +190,11 @@ def files(folder: Path) -> list[str]:
 
 @pytest.fixture
 def bundle(tmp_path, monkeypatch):
-    from latentkit.models import ModelConfig, build_generator, save_bundle
+    from latentkit.models import DCGANConfig, build_generator, save_bundle
 
     init_keys(tmp_path / "home" / "keys")
     monkeypatch.setenv("LATENTKIT_HOME", str(tmp_path / "home"))
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(tmp_path / "tiny", build_generator(cfg), cfg)
 
 

@@ -16,7 +16,7 @@ import torch
 from latentkit.cli import main
 from latentkit.latent import sample_latent
 from latentkit.latent.editor import save_latents
-from latentkit.models import ModelConfig, build_generator, save_bundle
+from latentkit.models import DCGANConfig, build_generator, save_bundle
 from latentkit.provenance import verify_image
 from latentkit.provenance.manifest import decode_latent
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 
 def _bundle(path, seed):
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}")
 
 

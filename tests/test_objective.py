@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.models import ModelConfig, build_discriminator
+from latentkit.models import DCGANConfig, MLPConfig, ModelConfig, build_discriminator
 from latentkit.train import objective as objective_module
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
@@ -28,7 +28,7 @@ from latentkit.train.regularisers import (
 )
 from latentkit.train.remedies import FeatureMatching, UnrolledD, feature_matching_loss, unrolled_parameters
 
-MLP = ModelConfig(kind="mlp", d_norm="none", g_norm="none", data_dim=2, latent_dim=2, hidden=8, depth=2)
+MLP = MLPConfig(d_norm="none", g_norm="none", data_dim=2, latent_dim=2, hidden=8, depth=2)
 
 
 def names(cfg: TrainConfig, mcfg: ModelConfig = MLP) -> list[str]:
@@ -61,12 +61,12 @@ def test_loss_options_and_optimiser_defaults_come_from_the_config():
 
 def test_diffaugment_applies_to_image_models_only():
     cfg = TrainConfig(diffaugment="color,translation")
-    assert build_objective(cfg, ModelConfig()).policy == ("color", "translation")
+    assert build_objective(cfg, DCGANConfig()).policy == ("color", "translation")
     assert build_objective(cfg, MLP).policy == ()
 
 
 def test_batch_norm_in_d_is_refused_for_every_per_sample_regulariser():
-    bn = ModelConfig(d_norm="batch")
+    bn = DCGANConfig(d_norm="batch")
     with pytest.raises(
         LatentkitError, match=r"d_norm=batch is invalid with a gradient penalty \(gradient-penalty\)"
     ):
@@ -75,7 +75,7 @@ def test_batch_norm_in_d_is_refused_for_every_per_sample_regulariser():
         build_objective(TrainConfig(r1_gamma=10.0), bn)
     build_objective(TrainConfig(loss="wgan"), bn)  # weight clipping and feature matching are batch-level
     build_objective(TrainConfig(feature_matching=True), bn)
-    build_objective(TrainConfig(loss="wgan-gp", r1_gamma=1.0), ModelConfig(d_norm="layer"))
+    build_objective(TrainConfig(loss="wgan-gp", r1_gamma=1.0), DCGANConfig(d_norm="layer"))
 
 
 def test_the_refusal_is_derived_from_what_a_regulariser_declares(monkeypatch):
@@ -90,7 +90,7 @@ def test_the_refusal_is_derived_from_what_a_regulariser_declares(monkeypatch):
     monkeypatch.setitem(objective_module.REGULARISERS, "per-sample", PerSample)
     assert names(TrainConfig()) == ["per-sample"]
     with pytest.raises(LatentkitError, match=r"\(per-sample\)"):
-        build_objective(TrainConfig(), ModelConfig(d_norm="batch"))
+        build_objective(TrainConfig(), DCGANConfig(d_norm="batch"))
 
 
 def test_two_replacements_of_gs_loss_are_a_conflict_not_a_silent_choice():

@@ -20,7 +20,7 @@ import latentkit.provenance
 import latentkit.provenance.export as export_module
 from latentkit.errors import LatentkitError
 from latentkit.latent import sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image, init_keys, reproduce_image, verify_image
 from latentkit.provenance.keys import SigningIdentity, keys_dir
 from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, decode_latent, read_xmp
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 
 def _bundle(path: Path, seed: int) -> Path:
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}")
 
 

@@ -21,7 +21,7 @@ from latentkit.app.widgets import MAX_UPLOAD_BYTES
 from latentkit.cli import build_parser, main
 from latentkit.errors import LatentkitError
 from latentkit.latent.sampling import sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image
 
 ROOT = Path(latentkit.__file__).resolve().parent
@@ -92,7 +92,7 @@ def test_editor_command_binds_localhost_without_a_share_link_by_default():
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(tmp_path_factory.mktemp("sec") / "tiny", build_generator(cfg), cfg, name="tiny")
 
 

@@ -14,7 +14,7 @@ import latentkit.models
 import latentkit.predictor.io as predictor_io
 from latentkit.errors import LatentkitError
 from latentkit.latent.encoder import Encoder, load_encoder, save_encoder
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.predictor import (
     AttributeSpec,
     FeatureNet,
@@ -25,7 +25,7 @@ from latentkit.predictor import (
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 SPECS = [AttributeSpec("smile", "binary"), AttributeSpec("age", "continuous", mean=0.5, std=0.2)]
-CFG = ModelConfig(resolution=32, ngf=8, ndf=8, latent_dim=8)
+CFG = DCGANConfig(resolution=32, ngf=8, ndf=8, latent_dim=8)
 
 
 def tiny_net() -> FeatureNet:

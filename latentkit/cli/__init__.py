@@ -14,8 +14,9 @@
 Each module has `add_commands(subparsers)`; each command is a small function of the parsed
 arguments returning an exit code (0, or 1 for "checked and not verified / not identical"). Library
 packages hold no argparse. A `LatentkitError`, and any OSError or ValueError that reaches this
-boundary (a user's path or value refused deeper down), is printed as one line and exits with code 2. Heavy
-imports (torch, gradio, the C2PA library) happen inside the command functions so `--help` is fast.
+boundary (a user's path or value refused deeper down), is printed as one line and exits with code 2. The
+parsers read the config dataclasses (so torch is imported at start-up); gradio, scikit-learn and the
+C2PA library are imported inside the commands that use them.
 """
 
 from __future__ import annotations

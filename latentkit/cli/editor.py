@@ -1,7 +1,7 @@
 """`latentkit editor [--model BUNDLE] [--host 127.0.0.1] [--port 7860] [--share]`: the Gradio editor.
 
-gradio is imported only when the command runs, so `latentkit --help` stays fast. `python
-apps/editor.py` takes the same options (`editor_arguments`).
+gradio is imported only when the command runs. `python apps/editor.py` takes the same options
+(`editor_arguments`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _project(args: argparse.Namespace) -> int:
             if path.exists():
                 raise LatentkitError(f"{path}: already exists (pass --overwrite to replace it)")
     bundle = load_bundle(args.model)
-    if bundle.config.kind != "dcgan":
+    if not bundle.config.makes_images:
         raise LatentkitError(f"{args.model}: model {bundle.name!r} makes 2-d points; projection needs images")
     pixels, sha = read_input(args.image)
     net, encoder = bundle_helpers(bundle, args.predictor, args.encoder)

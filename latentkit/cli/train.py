@@ -1,76 +1,51 @@
 """`latentkit train`, `plot`, `bundle` and `eval`: training runs and what is made of them.
 
-Training flags are the `TrainConfig` field names with dashes; `--config FILE` gives any of them
-from a JSON or TOML file, and flags on the command line win.
+Training flags are derived from the `TrainConfig` fields and the model families' fields (names with
+dashes, help from the field metadata); `--config FILE` gives any of them from a JSON or TOML file,
+and flags on the command line win.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
-from latentkit.cli.options import DATASET_HELP, add_model, add_progress
+from latentkit.cli.options import add_model, add_progress
 from latentkit.data import BUILTIN
 from latentkit.errors import LatentkitError
-
-# Training flags: TrainConfig field -> (type, help). Model fields live in TrainConfig.model.
-_TRAIN_FLAGS = {
-    "dataset": (str, DATASET_HELP),
-    "size": (int, "image side in pixels (power of two)"),
-    "data_n": (int, "number of samples of a procedural dataset"),
-    "data_seed": (int, "seed of the procedural dataset"),
-    "loss": (str, "ns (default), minimax, wgan, wgan-gp, hinge, lsgan"),
-    "r1_gamma": (float, "R1 penalty weight (0 = off)"),
-    "real_label": (float, "real target of ns/minimax; 0.9 = one-sided label smoothing"),
-    "unrolled_steps": (int, "score G against D unrolled this many steps ahead (Metz et al.)"),
-    "diffaugment": (str, "DiffAugment policies for D's inputs, e.g. color,translation,cutout"),
-    "steps": (int, "total generator steps (--resume continues up to this)"),
-    "batch_size": (int, "batch size per process"),
-    "n_critic": (int, "discriminator steps per generator step"),
-    "lr_g": (float, "generator learning rate"),
-    "lr_d": (float, "discriminator learning rate"),
-    "beta1": (float, "Adam beta1"),
-    "beta2": (float, "Adam beta2"),
-    "ema": (float, "decay of the generator's moving average (0 = off)"),
-    "seed": (int, "seed of weights, batches and noise"),
-    "device": (str, "auto, cpu or cuda"),
-    "log_every": (int, "steps between log lines"),
-    "sample_every": (int, "steps between sample grids"),
-    "checkpoint_every": (int, "steps between checkpoints"),
-    "keep_checkpoints": (int, "checkpoints kept"),
-    "eval_every": (int, "steps between FID evaluations; the best model is kept in RUN/best (0 = off)"),
-    "eval_features": (str, "feature network for --eval-every on images"),
-    "eval_samples": (int, "samples per FID evaluation"),
-}
-_MODEL_FLAGS = {
-    "latent_dim": (int, "size of z"),
-    "ngf": (int, "generator base width"),
-    "ndf": (int, "discriminator base width"),
-    "g_norm": (str, "batch or none"),
-    "d_norm": (str, "batch, none, spectral, layer or instance"),
-    "upsample": (str, "transpose or resize"),
-    "pack": (int, "PacGAN: D judges this many samples at once"),
-    "minibatch": (str, "batch-level layer in D: none, stddev or discrimination"),
-}
-_TRAIN_SWITCHES = {
-    "deterministic": "use deterministic algorithms only (bit-identical reruns)",
-    "channels_last": "channels-last memory format for image models (faster on CPU)",
-    "sync_bn": "SyncBatchNorm across processes under torchrun",
-    "feature_matching": "G matches D's mean features instead of fooling its output (Salimans et al.)",
-}
+from latentkit.models.config import cli_options
+from latentkit.train.config import TrainConfig, read_config_file
 
 
-def _train_config(args: argparse.Namespace):
+def _train_fields() -> list[dataclasses.Field]:
+    """TrainConfig's fields that are flags (all but `model`, whose fields are flags of their own)."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.name != "model"]
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field and per model option, with the help of the field."""
+    for f in _train_fields():
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=f.metadata["help"])
+        else:
+            typ = {"int": int, "float": float}.get(f.type.split("|")[0].strip(), str)
+            p.add_argument(flag, dest=f.name, type=typ, default=None, help=f.metadata["help"])
+    group = p.add_argument_group("model options (the family and its shape come from the data)")
+    for name, (typ, text) in cli_options().items():
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=text)
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then --config FILE, then the flags given on the command line."""
-    from latentkit.train.config import TrainConfig, read_config_file
-
     values = read_config_file(args.config) if args.config else {}
     source = str(args.config) if args.config else "train options"
     model = dict(values.get("model", {}))
-    for name in _TRAIN_FLAGS.keys() | _TRAIN_SWITCHES.keys():
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    for name in _MODEL_FLAGS:
+    for f in _train_fields():
+        if getattr(args, f.name) is not None:
+            values[f.name] = getattr(args, f.name)
+    for name in cli_options():
         if getattr(args, name) is not None:
             model[name] = getattr(args, name)
     values["model"] = model
@@ -121,7 +96,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.model)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    size = bundle.config.resolution if bundle.config.kind == "dcgan" else 64
+    size = bundle.config.resolution if bundle.config.makes_images else 64
     data = load_dataset(args.dataset, size=size, n=2 * args.samples, seed=args.data_seed)
     features = load_feature_net(args.features)[0] if args.features and data.is_image else None
     own = bundle_predictor(bundle) if data.is_image and not args.features else None
@@ -150,16 +125,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
     )
     add_progress(t)
-    for name, (typ, text) in {**_TRAIN_FLAGS, **_MODEL_FLAGS}.items():
-        t.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=text)
-    for name, text in _TRAIN_SWITCHES.items():
-        t.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help=text,
-        )
+    _add_config_flags(t)
     t.set_defaults(func=_train)
 
     plot = sub.add_parser("plot", help="plot a run's losses and D outputs to PNG")

@@ -244,7 +244,7 @@ def draw_latents(n: int, dim: int, seed: int) -> np.ndarray:
 
 def check_predictor(bundle, predictor, attributes: list[str]) -> None:
     """Raise `LatentkitError` if the predictor cannot score `attributes` on the bundle's images."""
-    if bundle.config.kind != "dcgan":
+    if not bundle.config.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes {bundle.config.kind} points, not images")
     if predictor.channels != bundle.config.channels:
         raise LatentkitError(
@@ -361,7 +361,7 @@ def fit_directions(
                 predictor=predictor_meta or {},
             )
     if pca:
-        if bundle.config.kind != "dcgan":
+        if not bundle.config.makes_images:
             raise LatentkitError(f"model {bundle.name!r}: GANSpace directions need a DCGAN generator")
         zp = draw_latents(min(pca_samples, max(samples, 2 * pca)), dim, seed + 1)
         est = GANSpacePCA(pca, seed).fit(zp, first_block_activations(bundle.generator, zp))

@@ -79,7 +79,7 @@ def train_encoder(
     and last 10% of steps, and the mean cosine similarity of E(G(z)) and z on 256 held-out latents.
     """
     cfg = bundle.config
-    if cfg.kind != "dcgan":
+    if not cfg.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes 2-d points; an encoder needs images")
     gen = bundle.generator
     device = next(gen.parameters()).device

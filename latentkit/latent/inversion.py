@@ -265,7 +265,7 @@ def project(
         progress: called as progress(step, steps) after each step (e.g. a tqdm or gradio bar), or None.
     """
     cfg = bundle.config
-    if cfg.kind != "dcgan":
+    if not cfg.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes 2-d points, not images; projection needs images")
     if steps < 1 or restarts < 1 or candidates < 1:
         raise LatentkitError(f"projection: steps, restarts and candidates must be >= 1 (got {steps}, "

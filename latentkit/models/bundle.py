@@ -1,7 +1,7 @@
 """The model bundle: a generator in the weights folder of `latentkit.models.weights`.
 
     <bundle>/config.json            {"format": "latentkit-bundle", "version": 2, "name": ...,
-                                     "model": ModelConfig.to_dict(), ...extra keys, "weights_sha256": ...}
+                                     "model": cfg.to_dict(), ...extra keys, "weights_sha256": ...}
     <bundle>/generator.safetensors  the generator's state dict (no pickle anywhere)
 
 Other files (directions.json, predictor/, encoder/, a manifest...) may sit beside these; this module
@@ -20,7 +20,7 @@ from torch import nn
 
 from latentkit.errors import LatentkitError
 from latentkit.models import weights
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import ModelConfig, model_config_from_dict
 from latentkit.models.weights import CONFIG_FILE
 
 FORMAT = "latentkit-bundle"
@@ -82,7 +82,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     doc = loaded.doc
     return Bundle(
         path=path,
-        config=ModelConfig.from_dict(doc.get("model", {})),
+        config=model_config_from_dict(doc.get("model", {})),
         generator=loaded.module,
         name=str(doc.get("name", path.name)),
         meta={k: v for k, v in doc.items() if k not in RESERVED_KEYS},
@@ -115,4 +115,4 @@ def _build(doc: dict[str, Any]) -> nn.Module:
     """The untrained generator a bundle's config.json describes (a `weights.Build`)."""
     from latentkit.models import build_generator
 
-    return build_generator(ModelConfig.from_dict(doc.get("model", {})))
+    return build_generator(model_config_from_dict(doc.get("model", {})))

@@ -15,7 +15,6 @@ Run directory (`out`):
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import signal
@@ -31,7 +30,7 @@ from latentkit.data import Dataset, load_dataset, to_uint8_images
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_json
 from latentkit.models.bundle import save_bundle
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import ModelConfig, config_for_data
 from latentkit.train import distributed
 from latentkit.train.checkpoint import (
     Checkpoint,
@@ -79,19 +78,6 @@ class Run:
     data_diversity: float
     features: nn.Module | None  # feature network for FID (--eval-every), else None
     log: RunLog | None  # None on every process but rank 0
-
-
-def model_config_for(cfg: TrainConfig, data: Dataset) -> ModelConfig:
-    """The network config, with shape fields taken from the data (resolution, channels, point size)."""
-    m = copy.deepcopy(cfg.model)
-    if data.is_image:
-        m.kind, m.channels, m.resolution = "dcgan", data.shape[0], data.shape[1]
-    else:
-        m.kind, m.data_dim = "mlp", data.shape[0]
-        # Batch norm in a 2D toy MLP mostly hurts; "none" unless the user asked otherwise.
-        if cfg.model.d_norm == "batch" and cfg.model.g_norm == "batch":
-            m.d_norm, m.g_norm = "none", "none"
-    return m.validate()
 
 
 @torch.no_grad()
@@ -164,7 +150,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     cfg = prepare_run(cfg, out, resume)
     dist = _start_process(cfg)
     data = load_dataset(cfg.dataset, size=cfg.size, n=cfg.data_n, seed=cfg.data_seed)
-    mcfg = model_config_for(cfg, data)
+    mcfg = config_for_data(cfg.model, data.shape, source="train config: model")
     objective = build_objective(cfg, mcfg, dist)
     channels_last = cfg.channels_last and data.is_image
 
@@ -188,7 +174,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
-        write_json(out / "config.json", cfg.to_dict())
+        # The resolved model config, so the file alone reproduces (and resumes) the run.
+        write_json(out / "config.json", {**cfg.to_dict(), "model": mcfg.to_dict()})
     log = RunLog(out / "log.jsonl", resume_step=state.step if resume else None) if dist.is_main else None
     if log and resume:
         log.write({"step": state.step, "event": "resume", "from_step": state.step})

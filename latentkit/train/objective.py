@@ -67,7 +67,7 @@ def build_nets(
     G, D = build_generator(mcfg).to(device), build_discriminator(mcfg).to(device)
     if sync_bn:
         G, D = nn.SyncBatchNorm.convert_sync_batchnorm(G), nn.SyncBatchNorm.convert_sync_batchnorm(D)
-    if channels_last and mcfg.kind == "dcgan":
+    if channels_last and mcfg.makes_images:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=opt["lr_g"], betas=opt["betas"])
@@ -240,5 +240,5 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
             f"d_norm=batch is invalid with a gradient penalty ({', '.join(per_sample)}): batch norm mixes "
             "the samples the penalty treats one by one; use --d-norm layer, instance, spectral or none"
         )
-    policy = parse_policy(cfg.diffaugment) if mcfg.kind == "dcgan" else ()  # DiffAugment is for images
+    policy = parse_policy(cfg.diffaugment) if mcfg.makes_images else ()  # DiffAugment is for images
     return Objective(loss, regularisers, optimiser_settings(cfg, loss), policy, dist)
