@@ -198,3 +198,43 @@ def test_keys_init_writes_owner_only_private_keys_even_with_an_open_umask(tmp_pa
         "signer-chain.pem",
         "signer-key.pem",
     ]
+
+
+# --- (6) names from a downloaded model never become code ---------------------------------------------
+
+HOSTILE = "smile=0 --out x; touch PWNED; echo"
+
+
+def test_a_directions_file_with_a_hostile_name_is_refused_where_it_is_loaded(bundle_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from latentkit.latent.directions import Direction, save_directions
+
+    model = Path(shutil.copytree(bundle_dir, tmp_path / "model"))
+    b = load_bundle(model)
+    save_directions(b, {"smile": Direction("smile", np.eye(16)[0], 0.0, {})})
+    doc = json.loads((model / "directions.json").read_text())
+    doc["directions"][HOSTILE] = doc["directions"].pop("smile")
+    (model / "directions.json").write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    code = main(["edit", "--model", str(model), "--seeds", "0", "--edit", "x=1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "direction name" in err and "directions.json" in err
+    assert not out.exists()
+
+
+def test_the_editor_recipe_quotes_every_name_so_the_shell_runs_only_latentkit():
+    import shlex
+
+    from latentkit.app.state import Snapshot, cli_command
+
+    snap = Snapshot(z=b"", seed=3, psi=1.0, source="seed 3", mode="relative", values=(), holds=(), anchors=())
+    text = cli_command("faces64", snap, {HOSTILE: 1.0}, [HOSTILE])
+    command = next(
+        line for line in text.splitlines() if line.startswith("latentkit edit --model faces64 --seeds")
+    )
+    words = shlex.split(command)
+    assert words[words.index("--edit") + 1] == f"{HOSTILE}=1"
+    assert words[words.index("--hold") + 1] == HOSTILE
+    assert ";" not in [w for w in words if w not in (f"{HOSTILE}=1", HOSTILE)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from latentkit.latent.finders import (
 
 FORMAT = "latentkit-directions"
 VERSION = 1
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 DIRECTIONS_FILE = "directions.json"
 HELD = "held"  # the `kind` of a stored variant with other directions held fixed (`held_variant`)
 
@@ -160,6 +162,7 @@ def save_directions(
             combined = {}
     combined.update(directions)
     for d in combined.values():
+        check_direction_name(d.name)
         _check_vector(d.name, np.asarray(d.vector), bundle.config.latent_dim, path)
     write_json(
         path,
@@ -209,6 +212,7 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         raise LatentkitError(f"{path}: 'directions' must be an object of name -> direction")
     out = {}
     for name, entry in entries.items():
+        check_direction_name(name, f"{path}: direction name")
         if not isinstance(entry, dict) or not isinstance(entry.get("vector"), list):
             raise LatentkitError(f"{path}: direction {name!r} has no 'vector' list")
         try:
@@ -222,6 +226,17 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         meta = migrate_meta({k: v for k, v in entry.items() if k not in ("vector", "intercept")})
         out[name] = Direction(name, vector, intercept, meta)
     return out
+
+
+def check_direction_name(name: Any, where: str = "direction name") -> str:
+    """`name` if it is a valid direction name (a letter, then up to 63 letters, digits, _ or -), else a
+    `LatentkitError` naming `where`. Names reach file names, shell recipes and reports, so nothing
+    else (no '=', ',', spaces, quotes or control characters) is allowed."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise LatentkitError(
+            f"{where} {name!r}: must start with a letter, then up to 63 letters, digits, _ or -"
+        )
+    return name
 
 
 def _check_vector(name: str, vector: np.ndarray, dim: int, path: Path) -> None:
