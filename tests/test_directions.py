@@ -462,3 +462,37 @@ def test_a_directions_file_from_before_hold_is_read_with_the_new_keys(bundle):
     d = load_directions(bundle)["a_given_b"]  # the stored name is the user's: kept
     assert d.meta == {"kind": "held", "base": "a", "hold": ["b"], "validation": 0.9}
     np.testing.assert_array_equal(d.vector, v)
+
+
+# --- saving never costs what it cannot read ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.rstrip().rstrip("}").rstrip().rstrip("}") + "},}}",  # a trailing comma
+        lambda text: text.replace('"vector": [', '"vector": ["x", ', 1),  # one bad entry
+        lambda text: '{"format": "latentkit-bundle", "version": 2}',  # another kind of file
+    ],
+    ids=["trailing-comma", "bad-entry", "not-a-directions-file"],
+)
+def test_saving_refuses_to_replace_a_directions_file_it_cannot_read(tmp_path, damage):
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
+    bundle = load_bundle(save_bundle(tmp_path / "b", build_generator(cfg), cfg))
+    keep = {n: Direction(n, np.eye(16)[i], 0.0, {}) for i, n in enumerate(("smile", "age", "glasses"))}
+    path = save_directions(bundle, keep)
+    broken = damage(path.read_text())
+    path.write_text(broken)
+    with pytest.raises(LatentkitError, match="left as it is and nothing was written"):
+        save_directions(bundle, {"pca0": Direction("pca0", np.eye(16)[5], 0.0, {})})
+    assert path.read_text() == broken
+
+
+def test_saving_over_another_models_directions_replaces_them(tmp_path):
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
+    a = load_bundle(save_bundle(tmp_path / "a", build_generator(cfg), cfg))
+    torch.manual_seed(1)
+    b = load_bundle(save_bundle(tmp_path / "b", build_generator(cfg), cfg))
+    path = save_directions(a, {"smile": Direction("smile", np.eye(16)[0], 0.0, {})}, tmp_path / "d.json")
+    save_directions(b, {"age": Direction("age", np.eye(16)[1], 0.0, {})}, path)
+    assert list(load_directions(b, path)) == ["age"]

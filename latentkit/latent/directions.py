@@ -151,15 +151,14 @@ def save_directions(
     """Write `directions` to `path` (default <bundle>/directions.json), tied to the bundle's weights.
 
     With `merge`, directions already in the file for the same weights are kept unless replaced by
-    name; a file made for other weights is replaced whole (its vectors mean nothing for these).
+    name; a file made for other weights is replaced whole (its vectors mean nothing for these). A
+    file that exists but cannot be read as directions (malformed JSON, a bad entry, another kind of
+    file) is never replaced: that is a `LatentkitError` and nothing is written.
     """
     path = Path(path) if path is not None else directions_path(bundle)
     combined: dict[str, Direction] = {}
-    if merge and path.is_file():
-        try:
-            combined = load_directions(bundle, path)
-        except LatentkitError:
-            combined = {}
+    if merge and path.exists():
+        combined = _mergeable(bundle, path)
     combined.update(directions)
     for d in combined.values():
         check_direction_name(d.name)
@@ -182,6 +181,19 @@ def save_directions(
         },
     )
     return path
+
+
+def _mergeable(bundle, path: Path) -> dict[str, Direction]:
+    """The directions of an existing file to merge into: none if it is for other weights; an error
+    if it cannot be read (so a typo in a hand-edited file never costs its other directions)."""
+    try:
+        doc = read_json(path)
+        model = doc.get("model") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+        if isinstance(model, dict) and model.get("weights_sha256") != bundle.weights_sha256:
+            return {}  # another model's directions: replaced whole
+        return load_directions(bundle, path)
+    except LatentkitError as e:
+        raise LatentkitError(f"{e}; it was left as it is and nothing was written") from None
 
 
 def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, Direction]:
