@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +52,31 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int | N
         if isinstance(e, OSError):  # e.g. ENOSPC: the disk filled up mid-write
             raise LatentkitError(f"{path}: cannot write ({e.strerror or e}); nothing was written") from None
         raise
+
+
+def check_output(
+    path: str | os.PathLike, overwrite: bool = False, inputs: Iterable[str | os.PathLike] = ()
+) -> Path:
+    """The one output rule: return `path` if it may be written, else raise `LatentkitError`.
+
+    A path that exists (file or folder) is replaced only with `overwrite`; a path that is one of
+    `inputs` (the files being read) is never replaced, with or without it.
+    """
+    path = Path(path).expanduser()
+    for source in inputs:
+        source = Path(source).expanduser()
+        if path.resolve() == source.resolve() or (path.exists() and _same_file(path, source)):
+            raise LatentkitError(f"{path}: is the input being read; write the output somewhere else")
+    if path.exists() and not overwrite:
+        raise LatentkitError(f"{path}: already exists (pass --overwrite to replace it)")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -892,6 +892,178 @@ def _plain_png(tmp: Path) -> Path:
     return tmp / "plain.png"
 
 
+# --- every write refuses to replace what exists, and never writes over its input (issue 16) -----------
+
+
+def _existing(tmp: Path, name: str, folder: bool = False) -> Path:
+    """A file (or a folder holding one) the user already had at `name`."""
+    path = tmp / name
+    if folder:
+        path.mkdir()
+        (path / "mine.txt").write_text("the user's own file")
+    else:
+        path.write_text("the user's own file")
+    return path
+
+
+@case("overwrite-data-preview")
+def _overwrite_preview(c: Ctx, tmp: Path):
+    out = _existing(tmp, "grid.png")
+    return ["data", "preview", "--size", "32", "--n", "4", "--out", out], "already exists"
+
+
+@case("overwrite-plot")
+def _overwrite_plot(c: Ctx, tmp: Path):
+    return ["plot", c.run, "--out", _existing(tmp, "config.json")], "already exists"
+
+
+@case("overwrite-bundle")
+def _overwrite_bundle(c: Ctx, tmp: Path):
+    return ["bundle", c.run, "--out", _existing(tmp, "model", folder=True)], "already exists"
+
+
+@case("overwrite-attributes-train")
+def _overwrite_predictor(c: Ctx, tmp: Path):
+    out = _existing(tmp, "pred", folder=True)
+    return [
+        "attributes",
+        "train",
+        "--size",
+        "32",
+        "--n",
+        "64",
+        "--steps",
+        "1",
+        "--out",
+        out,
+    ], "already exists"
+
+
+@case("overwrite-directions-report")
+def _overwrite_report(c: Ctx, tmp: Path):
+    out = _existing(tmp, "report", folder=True)
+    argv = ["directions", "report", "--model", c.bundle, "--predictor", c.predictor, "--out", out]
+    return [*argv, "--samples", "2", "--no-progress"], "already exists"
+
+
+@case("overwrite-project")
+def _overwrite_project(c: Ctx, tmp: Path):
+    out = _existing(tmp, "z.npy")
+    return [
+        "project",
+        c.png,
+        "--model",
+        c.bundle,
+        "--out",
+        out,
+        "--steps",
+        "1",
+        "--no-progress",
+    ], "already exists"
+
+
+@case("overwrite-encoder")
+def _overwrite_encoder(c: Ctx, tmp: Path):
+    out = _existing(tmp, "enc", folder=True)
+    return [
+        "encoder",
+        "train",
+        "--model",
+        c.bundle,
+        "--steps",
+        "1",
+        "--out",
+        out,
+        "--no-progress",
+    ], "already exists"
+
+
+@case("overwrite-generate")
+def _overwrite_generate(c: Ctx, tmp: Path):
+    folder = tmp / "exports"
+    folder.mkdir()
+    _existing(folder, "seed0000.png")
+    return ["generate", "--model", c.bundle, "--seeds", "0", "--out", folder], "already exists"
+
+
+@case("reproduce-over-its-own-input")
+def _reproduce_over_input(c: Ctx, tmp: Path):
+    original = Path(shutil.copy(c.png, tmp / "face.png"))
+    return ["reproduce", original, "--out", original, "--overwrite"], "is the input"
+
+
+@case("train-out-is-a-file")
+def _train_out_file(c: Ctx, tmp: Path):
+    return ["train", "--dataset", "ring", "--steps", "1", "--out", _existing(tmp, "run")], "is a file"
+
+
+@case("train-out-holds-the-users-files")
+def _train_out_not_empty(c: Ctx, tmp: Path):
+    out = _existing(tmp, "run", folder=True)
+    return ["train", "--dataset", "ring", "--steps", "1", "--out", out, "--no-progress"], "not empty"
+
+
+def _resume_with(*flags: str, expect: str) -> Build:
+    def build(c: Ctx, tmp: Path):
+        run = Path(shutil.copytree(c.run, tmp / "run"))
+        return ["train", "--resume", "--out", run, "--steps", "3", "--no-progress", *flags], expect
+
+    return build
+
+
+for _flags, _expect in {
+    ("--loss", "hinge"): "loss='ns', not 'hinge'",
+    ("--size", "64"): "size=32, not 64",
+    ("--dataset", "ring"): "dataset='faces', not 'ring'",
+    ("--latent-dim", "16"): "model.latent_dim=8, not 16",
+    ("--batch-size", "8"): "batch_size=4, not 8",
+    ("--ema", "0.5"): "ema=0.999, not 0.5",
+    ("--seed", "7"): "seed=0, not 7",
+    ("--ngf", "16"): "model.ngf=8, not 16",
+}.items():
+    case(f"resume-changes{'-'.join(['', *_flags])}")(_resume_with(*_flags, expect=_expect))
+
+
+@case("path-component-over-255-bytes")
+def _name_too_long(c: Ctx, tmp: Path):
+    return ["generate", "--model", c.bundle, "--seeds", "0", "--out", tmp / ("x" * 300)], "File name too long"
+
+
+for _flag, _value in (("--n", "0"), ("--nrow", "0"), ("--scale", "100000")):
+    case(f"preview{_flag}-{_value}")(
+        lambda c, tmp, _flag=_flag, _value=_value: (
+            ["data", "preview", "--size", "32", _flag, _value, "--out", tmp / "out"],
+            _flag,
+        )
+    )
+
+
+def _fit_with(*flags: str, expect: str) -> Build:
+    def build(c: Ctx, tmp: Path):
+        argv = ["directions", "fit", "--model", c.bundle, "--predictor", c.predictor, "--attributes", "smile"]
+        return [*argv, "--samples", "200", "--no-progress", "--out", tmp / "out", *flags], expect
+
+    return build
+
+
+for _name, (_flags, _expect) in {
+    "pca-negative": (("--pca", "-1"), "pca=-1"),
+    "ratio-nan": (("--ratio", "nan"), "ratio=nan"),
+    "ratio-over-half": (("--ratio", "0.7"), "ratio=0.7"),
+    "samples-0": (("--samples", "0"), "samples=0"),
+}.items():
+    case(f"directions-fit-{_name}")(_fit_with(*_flags, expect=_expect))
+
+
+for _flags, _expect in ((("--epochs", "nan"), "epochs=nan"), (("--steps", "0"), "steps=0")):
+    case(f"attributes-train{'-'.join(['', *_flags])}")(
+        lambda c, tmp, _flags=_flags, _expect=_expect: (
+            ["attributes", "train", "--size", "32", "--n", "64", *_flags, "--out", tmp / "out"],
+            _expect,
+        )
+    )
+
+
 # --- the test -----------------------------------------------------------------------------------------
 
 

@@ -199,3 +199,15 @@ def test_a_bundle_config_claiming_ngf_8192_is_refused_before_allocation(tmp_path
     with pytest.raises(LatentkitError, match=r"generator\.safetensors: tensor '.*' has shape"):
         load_bundle(tmp_path / "b")
     assert devices == ["meta"]
+
+
+def test_a_bundle_killed_between_its_weights_and_its_config_is_refused_not_loaded(tmp_path):
+    """save_bundle writes the weights, then config.json: a kill in between leaves new weights under
+    the old config, which must fail the digest instead of loading as the old step."""
+    torch.manual_seed(1)
+    old = save_bundle(tmp_path / "b", build_generator(CFG), CFG, extra={"run": {"step": 1}})
+    torch.manual_seed(3)
+    newer = save_bundle(tmp_path / "newer", build_generator(CFG), CFG, extra={"run": {"step": 3}})
+    (old / "generator.safetensors").write_bytes((newer / "generator.safetensors").read_bytes())
+    with pytest.raises(LatentkitError, match=r"generator\.safetensors: SHA-256 does not match"):
+        load_bundle(old)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from latentkit.cli.options import add_progress, names
+from latentkit.cli.options import add_output, add_progress, names
+from latentkit.io import check_output
 
 
 def _attributes_train(args: argparse.Namespace) -> int:
     from latentkit.data import load_dataset
     from latentkit.predictor import save_feature_net, train_feature_net
 
+    check_output(args.out, args.overwrite)
     ds = load_dataset(args.dataset, size=args.size, n=args.n, seed=args.seed)
     attributes = names(args.attributes) if args.attributes else None
     net, report = train_feature_net(
@@ -42,6 +44,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, help="optimiser steps (default: --epochs passes)")
     t.add_argument("--epochs", type=float, default=5.0, help="passes over the data when --steps is not given")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", required=True, help="output folder (config.json + weights.safetensors)")
+    add_output(t, "output folder (config.json + weights.safetensors)")
     add_progress(t)
     t.set_defaults(func=_attributes_train)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from latentkit.cli.options import DATASET_HELP
+from latentkit.cli.options import DATASET_HELP, add_output
 from latentkit.errors import LatentkitError
+from latentkit.io import check_output
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -18,6 +19,7 @@ def _preview(args: argparse.Namespace) -> int:
     for name, low, high in (("n", 1, 10_000), ("nrow", 1, 256), ("scale", 1, 16)):
         if not low <= getattr(args, name) <= high:
             raise LatentkitError(f"--{name} {getattr(args, name)}: must be between {low} and {high}")
+    check_output(args.out, args.overwrite)
     ds = load_dataset(args.dataset, size=args.size, n=max(args.n, 1000), seed=args.seed)
     if not ds.is_image:
         save_figure(args.out, points_figure(ds.data[: max(args.n, 2500)].numpy()))
@@ -53,5 +55,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     prev.add_argument("--scale", type=int, default=1, help="nearest-neighbour upscale factor")
     prev.add_argument("--seed", type=int, default=0)
     prev.add_argument("--by", help="sort and caption by this label (e.g. smile)")
-    prev.add_argument("--out", required=True, help="output PNG")
+    add_output(prev, "output PNG")
     prev.set_defaults(func=_preview)

@@ -6,8 +6,9 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from latentkit.cli.options import add_deprecated_alias, add_model, add_progress, names
+from latentkit.cli.options import add_deprecated_alias, add_model, add_output, add_progress, names
 from latentkit.errors import LatentkitError
+from latentkit.io import check_output
 
 
 def _load_predictor(path: str):
@@ -81,6 +82,7 @@ def _directions_report(args: argparse.Namespace) -> int:
     from latentkit.latent.editor import Editor, parse_sweep
     from latentkit.latent.report import direction_report
 
+    check_output(args.out, args.overwrite)
     editor = Editor(args.model)
     predictor, _ = _load_predictor(args.predictor)
     _, strengths = parse_sweep(f"x={args.strengths}")
@@ -130,7 +132,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep = d_sub.add_parser("report", help="sweep each direction: slopes, entanglement, grids, curves")
     add_model(rep)
     rep.add_argument("--predictor", required=True, help="attribute predictor folder")
-    rep.add_argument("--out", required=True, help="output folder")
+    add_output(rep, "output folder")
     rep.add_argument("--directions", help="comma-separated names (default: all)")
     rep.add_argument("--samples", type=int, default=200, help="seeds 0..N-1 swept per direction")
     rep.add_argument("--strengths", default="-3:3:7", help="START:STOP:COUNT")

@@ -53,7 +53,11 @@ def add_model(p: argparse.ArgumentParser, required: bool = True, help: str = MOD
 
 def add_output(p: argparse.ArgumentParser, help: str, required: bool = True) -> None:
     p.add_argument("--out", required=required, help=help)
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_overwrite(p)
+
+
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def add_signing(p: argparse.ArgumentParser) -> None:

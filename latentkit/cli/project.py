@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentkit.cli.options import add_model, add_progress
+from latentkit.cli.options import add_model, add_output, add_progress
 from latentkit.errors import LatentkitError
+from latentkit.io import check_output
 
 
 def _project(args: argparse.Namespace) -> int:
@@ -25,10 +26,8 @@ def _project(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".npy", ".json"):
         raise LatentkitError(f"--out {out}: latents are saved as .npy or .json")
-    if not args.overwrite:
-        for path in (out, sidecar_path(out)):
-            if path.exists():
-                raise LatentkitError(f"{path}: already exists (pass --overwrite to replace it)")
+    for path in (out, sidecar_path(out)):
+        check_output(path, args.overwrite, inputs=[args.image])
     bundle = load_bundle(args.model)
     if not bundle.config.makes_images:
         raise LatentkitError(f"{args.model}: model {bundle.name!r} makes 2-d points; projection needs images")
@@ -62,14 +61,14 @@ def _project(args: argparse.Namespace) -> int:
 
 
 def _encoder_train(args: argparse.Namespace) -> int:
-    from latentkit.latent.encoder import save_encoder, train_encoder
+    from latentkit.latent.encoder import BUNDLE_FOLDER, save_encoder, train_encoder
     from latentkit.models import load_bundle
 
     bundle = load_bundle(args.model)
+    out = check_output(Path(args.out) if args.out else bundle.path / BUNDLE_FOLDER, args.overwrite)
     enc, report = train_encoder(
         bundle, steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress
     )
-    out = Path(args.out) if args.out else bundle.path / "encoder"
     save_encoder(out, enc, report)
     print(
         f"encoder for {bundle.name!r} written to {out}: {report['steps']} steps in {report['seconds']:.0f} s,"
@@ -102,6 +101,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", help="output folder (default BUNDLE/encoder)")
+    add_output(t, "output folder (default BUNDLE/encoder)", required=False)
     add_progress(t)
     t.set_defaults(func=_encoder_train)

@@ -9,6 +9,7 @@ import argparse
 import json
 
 from latentkit.cli.options import IMAGE_SUFFIX, add_image_format, add_model, add_signing, signing_identity
+from latentkit.io import check_output
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -51,6 +52,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from latentkit.provenance.reproduce import reproduce_image
 
+    check_output(args.out, args.overwrite, inputs=[args.image])
     identity = signing_identity(args)
     r = reproduce_image(args.image, args.out, model=args.model, overwrite=args.overwrite, identity=identity)
     for note in r.notes:

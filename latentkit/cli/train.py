@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
-from latentkit.cli.options import add_model, add_progress
+from latentkit.cli.options import add_model, add_output, add_overwrite, add_progress
 from latentkit.data import BUILTIN
 from latentkit.errors import LatentkitError
+from latentkit.io import check_output
 from latentkit.models.config import cli_options
 from latentkit.train.config import TrainConfig, read_config_file
 
@@ -38,8 +40,11 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then --config FILE, then the flags given on the command line."""
-    values = read_config_file(args.config) if args.config else {}
+    """Defaults (with --resume: the run's own config.json), then --config FILE, then the flags given
+    on the command line; a resumed run refuses flags that change more than its length and logging."""
+    saved = Path(args.out) / "config.json"
+    values = read_config_file(saved) if args.resume and saved.is_file() else {}
+    values.update(read_config_file(args.config) if args.config else {})
     source = str(args.config) if args.config else "train options"
     model = dict(values.get("model", {}))
     for f in _train_fields():
@@ -56,11 +61,8 @@ def _train(args: argparse.Namespace) -> int:
     from latentkit.train.loop import train
 
     cfg = _train_config(args)
-    if not args.resume and cfg.dataset not in BUILTIN:
-        from pathlib import Path
-
-        if not Path(cfg.dataset).expanduser().is_dir():
-            raise LatentkitError(f"--dataset {cfg.dataset}: no such folder (or built-in dataset name)")
+    if not args.resume and cfg.dataset not in BUILTIN and not Path(cfg.dataset).expanduser().is_dir():
+        raise LatentkitError(f"--dataset {cfg.dataset}: no such folder (or built-in dataset name)")
     out = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports
         print(f"run written to {out} (bundle: {out / 'bundle'})")
@@ -70,6 +72,8 @@ def _train(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from latentkit.train.monitor import plot_run
 
+    if args.out:  # the default RUN/curves.png is the run's own figure, redrawn each time
+        check_output(args.out, args.overwrite)
     print(f"wrote {plot_run(args.run, args.out)}")
     return 0
 
@@ -80,6 +84,7 @@ def _bundle(args: argparse.Namespace) -> int:
     from latentkit.models.bundle import CONFIG_FILE
     from latentkit.train.snapshot import bundle_checkpoint
 
+    check_output(args.out, args.overwrite)
     out = bundle_checkpoint(args.run, args.out, step=args.step, name=args.name, ema=not args.raw)
     run = json.loads((out / CONFIG_FILE).read_text())["run"]
     print(f"wrote bundle {out}: {run['generator']} generator of {args.run} at step {run['step']}")
@@ -131,6 +136,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     plot = sub.add_parser("plot", help="plot a run's losses and D outputs to PNG")
     plot.add_argument("run", help="run directory")
     plot.add_argument("--out", help="output PNG (default RUN/curves.png)")
+    add_overwrite(plot)
     plot.set_defaults(func=_plot)
 
     bundle = sub.add_parser(
@@ -141,7 +147,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     bundle.add_argument("run", help="run directory")
     bundle.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
-    bundle.add_argument("--out", required=True, help="bundle folder to write")
+    add_output(bundle, "bundle folder to write")
     bundle.add_argument("--name", help="model name (default: the folder name)")
     bundle.add_argument("--raw", action="store_true", help="the raw generator instead of its EMA")
     bundle.set_defaults(func=_bundle)

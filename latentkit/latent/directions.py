@@ -11,6 +11,7 @@ in batches, score with the attribute predictor, fit each attribute with a finder
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import warnings
@@ -343,6 +344,20 @@ def first_block_activations(generator, z: np.ndarray, batch: int = 512) -> np.nd
     return np.concatenate(out)
 
 
+MIN_FIT_SAMPLES = 100  # below this a 2% tail holds too few samples to fit on
+
+
+def _check_fit_options(attributes: Sequence[str], samples: int, ratio: float, pca: int, sefa: int) -> None:
+    """One line for each option of `fit_directions` that cannot give a meaningful fit."""
+    if attributes and samples < MIN_FIT_SAMPLES:
+        raise LatentkitError(f"samples={samples}: fit on at least {MIN_FIT_SAMPLES} latents")
+    if not (math.isfinite(ratio) and 0 < ratio <= 0.5):
+        raise LatentkitError(f"ratio={ratio}: the share taken from each end must be in (0, 0.5]")
+    for name, value in (("pca", pca), ("sefa", sefa)):
+        if value < 0:
+            raise LatentkitError(f"{name}={value}: the number of directions must be >= 0")
+
+
 def fit_directions(
     bundle,
     predictor=None,
@@ -365,6 +380,7 @@ def fit_directions(
     Unsupervised: GANSpace PCA on `pca_samples` z's first-block activations; SeFa on the weights.
     Returns name -> Direction (attribute names, then pca0.., sefa0..); nothing is written.
     """
+    _check_fit_options(attributes, samples, ratio, pca, sefa)
     make_finder(method, ratio, seed)  # validate the method name before any work
     out: dict[str, Direction] = {}
     dim = bundle.config.latent_dim

@@ -80,6 +80,10 @@ def train_feature_net(
         raise LatentkitError(f"dataset {dataset.name!r}: has no labels to train the feature net on")
     if not 0.0 <= val_fraction < 1.0:
         raise LatentkitError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if steps is not None and steps < 1:
+        raise LatentkitError(f"steps={steps}: must be at least 1 (or unset to train for `epochs`)")
+    if steps is None and not (math.isfinite(epochs) and epochs > 0):
+        raise LatentkitError(f"epochs={epochs}: must be a positive number")
     names = attributes if attributes is not None else _trainable_labels(dataset)
     unknown = [n for n in names if n not in dataset.labels]
     if unknown:

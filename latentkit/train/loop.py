@@ -51,6 +51,8 @@ from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
 N_FIXED = 64  # samples in the fixed-noise grid
+# What a resumed run may change: how long it runs, where, and how often it reports.
+RESUMABLE = ("steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
 
 
 @dataclass
@@ -122,22 +124,46 @@ class _StopFlag:
 def prepare_run(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
     """Check the run directory against `resume` and return the config to train with.
 
-    A new run refuses a folder that already holds checkpoints; a resumed run trains with the saved
-    config.json, taking only `steps`, `device` and the logging intervals from `cfg`.
+    A new run needs a new or empty folder (never one holding a run, a dead run's log or the user's
+    own files). A resumed run trains with the saved config.json: `cfg` may change only `RESUMABLE`
+    fields; any other difference is an error naming the field, never silently ignored.
     """
-    has_ckpts = bool(list_checkpoints(out / "checkpoints")) if (out / "checkpoints").exists() else False
+    if out.exists() and not out.is_dir():
+        raise LatentkitError(f"{out}: is a file; --out names the run folder")
     if not resume:
-        if has_ckpts:
+        if (out / "checkpoints").is_dir() and list_checkpoints(out / "checkpoints"):
             raise LatentkitError(
                 f"{out}: already holds a run; pass --resume to continue it or choose a new --out"
             )
+        if out.is_dir() and any(out.iterdir()):
+            raise LatentkitError(f"{out}: is not empty; a new run needs a new or empty folder")
         return cfg
     if not (out / "config.json").exists():
         raise LatentkitError(f"{out}: no config.json, so nothing to resume (start it without --resume)")
-    saved = TrainConfig.from_dict(read_json(out / "config.json"), source=str(out / "config.json")).validate()
-    for name in ("steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+    source = str(out / "config.json")
+    saved = TrainConfig.from_dict(read_json(out / "config.json"), source=source).validate()
+    _check_unchanged(saved, cfg, source)
+    for name in RESUMABLE:
         setattr(saved, name, getattr(cfg, name))
     return saved.validate()
+
+
+def _check_unchanged(saved: TrainConfig, cfg: TrainConfig, source: str) -> None:
+    """Refuse a resume whose options differ from the run's own beyond `RESUMABLE` (model options
+    are compared where `cfg` sets them: the saved config holds every field of the resolved model)."""
+    new = cfg.to_dict()
+    changed = [
+        (k, v, new[k]) for k, v in saved.to_dict().items() if k not in ("model", *RESUMABLE) and new[k] != v
+    ]
+    changed += [
+        (f"model.{k}", saved.model.get(k), v) for k, v in cfg.model.items() if saved.model.get(k, v) != v
+    ]
+    if changed:
+        key, theirs, yours = changed[0]
+        raise LatentkitError(
+            f"{source}: the run has {key}={theirs!r}, not {yours!r}; a resumed run keeps its options "
+            f"(only {', '.join(RESUMABLE)} may change): start a new run to change it"
+        )
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
