@@ -223,6 +223,48 @@ def test_bit_flip_message_says_checksum_and_logger_receives_warning(tmp_path, ca
     assert "step-00000002.safetensors: checksum mismatch" in caplog.text
 
 
+def test_edited_metadata_fails_the_checksum_like_edited_tensors(tmp_path):
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=0.0002)
+    path = save_checkpoint(tmp_path, 1, {"m": model}, {"m": opt}, {"elapsed": 1.0})
+    data = path.read_bytes()
+    assert data.count(b"0.0002") == 1
+    path.write_bytes(data.replace(b"0.0002", b"0.0009"))  # same length: the header stays well-formed
+    with pytest.raises(LatentkitError, match="checksum mismatch"):
+        load_checkpoint(path)
+
+
+def test_a_version_1_checkpoint_whose_digest_covers_tensors_only_still_loads(tmp_path):
+    from latentkit.train import checkpoint as ck
+
+    model = _model()
+    path = save_checkpoint(tmp_path, 1, {"m": model}, {}, {})
+    tensors = safetensors.torch.load(path.read_bytes())
+    meta = load_checkpoint(path).meta
+    old = {**meta, "version": 1, "sha256": ck._digest(tensors)}
+    path.write_bytes(safetensors.torch.save(tensors, metadata={"latentkit": json.dumps(old)}))
+    assert load_checkpoint(path).step == 1
+
+
+def test_bundle_of_a_checkpoint_claiming_a_huge_model_is_refused_before_allocating(tmp_path, monkeypatch):
+    from latentkit.models import DCGANConfig, build_generator
+    from latentkit.train.snapshot import checkpoint_generator
+
+    cfg = DCGANConfig(resolution=32, ngf=4, ndf=4, latent_dim=8)
+    G = build_generator(cfg)
+    state = {"model": {**cfg.to_dict(), "ngf": 8192}}
+    ckpt = load_checkpoint(save_checkpoint(tmp_path, 1, {"G": G, "G_ema": G}, {}, state))
+    real_init = torch.nn.ConvTranspose2d.__init__
+
+    def no_real_allocation(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        assert self.weight.device.type == "meta", "a huge layer was allocated"
+
+    monkeypatch.setattr(torch.nn.ConvTranspose2d, "__init__", no_real_allocation)
+    with pytest.raises(LatentkitError, match="has shape"):
+        checkpoint_generator(ckpt)
+
+
 def test_load_latest_valid_is_none_without_checkpoints(tmp_path):
     assert load_latest_valid(tmp_path) is None
     assert load_latest_valid(tmp_path / "never-created") is None
@@ -241,7 +283,7 @@ def test_file_is_safetensors_with_json_header_not_pickle(tmp_path):
     (header_len,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + header_len])  # raises if the header is not JSON
     meta = json.loads(header.pop("__metadata__")["latentkit"])
-    assert meta["format"] == "latentkit-checkpoint" and meta["version"] == 1 and meta["step"] == 3
+    assert meta["format"] == "latentkit-checkpoint" and meta["version"] == 2 and meta["step"] == 3
     assert len(meta["sha256"]) == 64
     assert "module.model.1.running_mean" in header and "optim.adam.state.0.exp_avg" in header
     assert "state.rng.torch" in header and "state.rng.gen.data" in header

@@ -9,8 +9,9 @@ tensors (no pickle):
 
 and one JSON string in the safetensors metadata under "latentkit": format, version, step, the optimizers'
 param_groups and non-tensor per-param state, the JSON-able rest of `state`, and a sha256 over every
-tensor. safetensors only checks that the header is consistent, so the digest is what catches a flipped
-bit in the data.
+tensor and every other metadata field (version 2; version 1 files, whose digest covers the tensors
+only, still load). safetensors only checks that the header is consistent, so the digest is what
+catches a flipped bit in the data or an edited learning rate in the metadata.
 
 Files are written with `latentkit.io.write_bytes` (temp file + fsync + rename), so a killed writer leaves
 either the previous set of checkpoints or the new one, plus at worst a stale `.step-*.tmp` that the next
@@ -41,7 +42,8 @@ from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes
 
 FORMAT = "latentkit-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _NAME_RE = re.compile(r"step-(\d{8,})\.safetensors")
 _STALE_TMP_GLOB = ".step-*.safetensors.*.tmp"  # the names latentkit.io.atomic_write gives its temp files
 
@@ -96,8 +98,8 @@ def save_checkpoint(
         "optim_param_groups": param_groups,
         "optim_scalar_state": scalar_state,
         "state": _to_json(rest, "state"),
-        "sha256": _digest(tensors),
     }
+    meta["sha256"] = _digest(tensors, meta)
     path = folder / checkpoint_name(step)
     data = safetensors.torch.save(tensors, metadata={"latentkit": json.dumps(meta)})
     write_bytes(path, data)
@@ -149,14 +151,18 @@ def _to_json(value: Any, where: str) -> Any:
     )
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 over name, dtype, shape and raw bytes of every tensor, in sorted name order."""
+def _digest(tensors: dict[str, torch.Tensor], meta: dict | None = None) -> str:
+    """sha256 over name, dtype, shape and raw bytes of every tensor, in sorted name order, then over
+    the canonical JSON of `meta` without its "sha256" (None: tensors only, as version 1 did)."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name]
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         # uint8 view gives the raw bytes for any dtype (bfloat16 has no numpy equivalent).
         h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy())
+    if meta is not None:
+        rest = {k: v for k, v in meta.items() if k != "sha256"}
+        h.update(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode())
     return h.hexdigest()
 
 
@@ -206,8 +212,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         tensors = {k: t.clone() for k, t in safetensors.torch.load(data).items()}
     except Exception as e:  # safetensors raises its own error types for truncated/inconsistent files
         raise LatentkitError(f"{path}: corrupt or truncated checkpoint ({_one_line(e)})") from None
-    if _digest(tensors) != meta.get("sha256"):
-        raise LatentkitError(f"{path}: checksum mismatch, the tensor data is corrupt")
+    covered = meta if meta.get("version") >= 2 else None
+    if _digest(tensors, covered) != meta.get("sha256"):
+        raise LatentkitError(f"{path}: checksum mismatch, the tensor data or its metadata is corrupt")
     step = meta.get("step")
     named = checkpoint_step(path)
     if not isinstance(step, int) or (named is not None and named != step):
@@ -229,7 +236,7 @@ def _read_meta(path: Path, data: bytes) -> dict:
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LatentkitError(f"{path}: not a latentkit checkpoint (format is {meta.get('format')!r})")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE_VERSIONS:
         raise LatentkitError(f"{path}: checkpoint version {meta.get('version')} is not supported")
     return meta
 

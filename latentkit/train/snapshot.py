@@ -18,6 +18,7 @@ from torch import nn
 from latentkit.errors import LatentkitError
 from latentkit.models import ModelConfig, build_generator, model_config_from_dict
 from latentkit.models.bundle import save_bundle
+from latentkit.models.weights import check_shapes, shapes_of
 from latentkit.train.checkpoint import Checkpoint, checkpoint_step, list_checkpoints, load_checkpoint
 
 
@@ -55,6 +56,9 @@ def checkpoint_generator(ckpt: Checkpoint, ema: bool = True) -> tuple[nn.Module,
     name = "G_ema" if ema else "G"
     prefix = f"module.{name}."
     weights = {k[len(prefix) :]: v for k, v in ckpt.tensors.items() if k.startswith(prefix)}
+    with torch.device("meta"):  # shapes first: a config claiming a huge network allocates nothing
+        expected = shapes_of(build_generator(cfg))
+    check_shapes(expected, weights, ckpt.path)
     G = build_generator(cfg)
     try:
         G.load_state_dict(weights)
