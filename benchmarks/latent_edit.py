@@ -183,9 +183,9 @@ def bench_batch_export(editor, n: int, out: Path) -> dict:
 
 
 def bench_animation(editor, out: Path, fmt: str, frames: int = 30, size: int = 256) -> dict:
+    import latentkit.provenance.animation as an
     import numpy as np
 
-    import latentkit.provenance.animation as an
     from latentkit.latent import keyframe_path
     from latentkit.provenance import animfile
     from latentkit.provenance.keys import init_keys, load_identity

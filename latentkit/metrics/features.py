@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from latentkit.data.base import Dataset
 from latentkit.errors import LatentkitError
 from latentkit.io import parse_tagged_json, read_bytes, write_bytes, write_json
+from latentkit.pixels import to_float
 
 FORMAT = "latentkit-feature-net"
 VERSION = 1
@@ -229,7 +230,7 @@ class FeatureNet(nn.Module):
 def _to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1]; float images pass through."""
     if images.dtype == torch.uint8:
-        return images.float().div_(127.5).sub_(1.0)
+        return to_float(images)
     return images.float()
 
 

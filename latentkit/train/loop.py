@@ -28,12 +28,13 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from latentkit.data import Dataset, load_dataset, to_uint8_images
+from latentkit.data import Dataset, load_dataset
 from latentkit.errors import LatentkitError
 from latentkit.io import write_json
 from latentkit.models import build_discriminator, build_generator
 from latentkit.models.bundle import save_bundle
 from latentkit.models.config import ModelConfig
+from latentkit.pixels import to_uint8
 from latentkit.train import distributed
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.checkpoint import (
@@ -276,7 +277,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
             x = G(fixed_z.to(dist.device)).float().cpu()
         path = out / "samples" / f"step-{step:08d}.png"
         if data.is_image:
-            save_figure(path, image_grid(to_uint8_images(x), nrow=8))
+            save_figure(path, image_grid(to_uint8(x), nrow=8))
         else:
             save_figure(path, points_figure(x.numpy(), extent=float(data.data.abs().max()) * 1.25))
         nonlocal peak_diversity
