@@ -35,6 +35,7 @@ MIN_FPS, MAX_FPS = 1.0, 50.0  # browsers slow GIF delays under 20 ms down to 100
 MAX_FRAMES = 600  # 50 s at 12 fps; far more than any interpolation needs
 MAX_TOTAL_PIXELS = 160_000_000  # frames x width x height: ~480 MB of decoded RGB
 MP4_CRF = 18
+CODECS = {"gif": "gif, 256-colour palette per frame", "mp4": f"h264 yuv420p crf {MP4_CRF}"}  # output.codec
 VIDEO_HINT = "MP4 needs the optional imageio-ffmpeg package: pip install 'latentkit[video]'"
 
 

@@ -196,14 +196,16 @@ def _export(
     encode = _encoder(frames, fmt, quality, fps)
     # The recorded hash is of the pixels a viewer decodes, so lossy formats are encoded first.
     decoded = frames if fmt == "png" else _decode(encode(None), fmt, name)
-    output: dict[str, Any] = {"width": size, "height": size, "format": fmt, "quality": quality}
+    output = {
+        "width": size,
+        "height": size,
+        "format": fmt,
+        "quality": quality,
+        "upscale": "bicubic",
+        "pixels_sha256": animfile.frames_sha256(decoded),  # of one image: its (H, W, 3) pixels
+    }
     if spec.animated:
-        output["codec"] = (
-            "gif, 256-colour palette per frame" if fmt == "gif" else f"h264 yuv420p crf {animfile.MP4_CRF}"
-        )
-    output.update(upscale="bicubic", pixels_sha256=animfile.frames_sha256(decoded))
-    if spec.animated:
-        output["frames"] = len(decoded)
+        output |= {"codec": animfile.CODECS[fmt], "frames": len(decoded)}
     manifest = mf.build_manifest(
         model=model_record(bundle),
         z=zs[0],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,11 +62,15 @@ FORMATS = {
 SUFFIXES = {suffix: name for name, f in FORMATS.items() for suffix in f.suffixes}  # ".jpg" -> "jpeg"
 IMAGE_FORMATS = tuple(name for name, f in FORMATS.items() if not f.animated)
 ANIMATION_FORMATS = tuple(name for name, f in FORMATS.items() if f.animated)
-# zlib level of exported PNGs, measured on 40 watermarked faces64 exports at 256 px (one core,
-# Pillow 11, benchmarks/latent_edit.py's images): level 0: 192.4 kB, 2.8 ms; 1: 84.6 kB, 5.4 ms;
-# 3: 79.9 kB, 7.4 ms; 6 (Pillow's default): 72.5 kB, 23.1 ms. Level 1 keeps 86% of level 6's
-# saving at a quarter of its time; PNG is lossless, so the decoded pixels are the same at any level.
-PNG_COMPRESS_LEVEL = 1
+# zlib settings of exported PNGs, chosen by measurement: 40 watermarked faces64 seeds at 256 px, one
+# thread, Pillow 12.3, best of 5 timed loops of Image.save(buf, "PNG", **options), then decode:
+#   level 0: 192.4 kB, 2.8 ms   level 1: 84.6 kB, 5.5 ms   level 3: 79.9 kB, 7.4 ms
+#   level 6 (Pillow's default, used until now): 72.5 kB, 23.5 ms   level 9: 70.7 kB, 89.7 ms
+#   level 1 + Z_RLE strategy: 72.3 kB, 5.3 ms (decode 2.3 ms, as level 6)
+# After PNG's row filters a rendered face is mostly runs of small residuals, which run-length
+# matching codes as well as the full search at a quarter of level 6's time. PNG is lossless: the
+# decoded pixels (and so `pixels_sha256` and `reproduce`) are the same whatever these are.
+PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 XMP_APP1 = b"http://ns.adobe.com/xap/1.0/\x00"
 
 
@@ -103,7 +108,7 @@ def encode_image(
             info.add_itxt(PNG_KEYWORD, manifest_text)
         if xmp is not None:
             info.add_itxt("XML:com.adobe.xmp", xmp)
-        img.save(buf, "PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+        img.save(buf, "PNG", pnginfo=info, **PNG_OPTIONS)
         return buf.getvalue()
     if fmt == "jpeg":
         img.save(buf, "JPEG", quality=quality)
