@@ -8,9 +8,11 @@ Layers, low to high; a module may import its own layer and lower ones, never a h
     3  latent                                       directions, editing, inversion, over all of it
     4  cli, app, __main__                           command line and Gradio app: nothing imports them
 
-Checked against the code rather than assumed: viz imports only io, theory only numpy, metrics only
-data/io/errors, so all three sit in layer 1; train uses metrics and viz (layer 1) for its figures and
-evaluation; latent uses metrics (feature nets for projection) and provenance (export).
+Checked against the code rather than assumed: viz imports only io, theory only numpy and metrics
+only layer 0 (data, io, pixels), so all three could sit in layer 0, but they are consumers of
+models and data, so layer 1 keeps the table honest for whatever they grow; train uses metrics and viz
+for its evaluation and figures; latent uses metrics (feature nets for projection) and provenance
+(export). The `predictor` package (being created by another worker) is placed beside metrics.
 apps/ may use latentkit's public modules only: no name or module starting with "_".
 """
 
