@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from latentkit.app import build_app, launch
-from latentkit.app.commands import editor_arguments, run_editor
+from latentkit.cli.editor import editor_arguments, run_editor
 from latentkit.errors import LatentkitError
 
 __all__ = ["build_app", "launch", "main"]

@@ -55,10 +55,10 @@ def synthetic_bundle(folder: Path, resolution: int) -> Path:
     import torch
 
     from latentkit.latent import Direction, save_directions
-    from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+    from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=resolution)
+    cfg = DCGANConfig(resolution=resolution)
     bundle = load_bundle(save_bundle(folder, build_generator(cfg), cfg, name=f"bench{resolution}"))
     rng = np.random.default_rng(0)
     names = ["smile", "age", "glasses"] + [f"pca{i}" for i in range(7)]

@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from latentkit.data.faces import render_faces
 from latentkit.io import write_json
 from latentkit.latent.inversion import bundle_helpers, project
-from latentkit.metrics.features import extract_features, predict_attributes
 from latentkit.models import load_bundle
+from latentkit.predictor import extract_features, predict_attributes
 
 TIME_TARGET_S = 10.0
 

@@ -9,7 +9,7 @@ directions are never touched) or, by default, a DCGAN generator at 64 px, ngf 64
 weights: speed does not depend on them). Predictor: `--predictor PRED`, else M/predictor, else one
 trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
 
-1. single edit: `Editor.edit` of one latent (two edits, conditioned on a third) + the generator's
+1. single edit: `Editor.edit` of one latent (two edits, holding a third fixed) + the generator's
    forward pass at batch 1; p50/p95 over 300 runs after 20 warm-ups. Also with `render`'s bicubic
    upscale to 256 px.
 2. `fit_directions` with N samples and three attributes (InterFaceGAN SVM), end to end, with the
@@ -47,21 +47,31 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
 def make_bundle(root: Path, model: str | None = None):
     import shutil
 
-    from latentkit.models import ModelConfig, build_generator, load_bundle, resolve_bundle_path, save_bundle
+    from latentkit.models import (
+        DCGANConfig,
+        build_generator,
+        load_bundle,
+        resolve_bundle_path,
+        save_bundle,
+    )
 
     if model:
         return load_bundle(shutil.copytree(resolve_bundle_path(model), root / "model"))
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=64, ngf=64, latent_dim=128)
+    cfg = DCGANConfig(resolution=64, ngf=64, latent_dim=128)
     return load_bundle(save_bundle(root / "g64", build_generator(cfg), cfg))
 
 
-def make_predictor(path: str | None):
+def make_predictor(bundle, path: str | None):
+    """The predictor at `path`, else the bundle's own, else one trained for 20 steps here."""
     from latentkit.data import load_dataset
-    from latentkit.metrics.features import load_feature_net, train_feature_net
+    from latentkit.predictor import bundle_predictor, load_feature_net, train_feature_net
 
     if path:
         return load_feature_net(path)[0]
+    own = bundle_predictor(bundle)
+    if own:
+        return own[0]
     ds = load_dataset("faces", size=64, n=256, seed=0)
     net, _ = train_feature_net(ds, ["smile", "age", "glasses"], steps=20, batch_size=64, progress=False)
     return net
@@ -73,12 +83,12 @@ def bench_single_edit(editor) -> dict:
     edits = {"smile": 1.5, "age": -1.0}
 
     def edit_forward():
-        z2 = editor.edit(z, edits, conditional=["glasses"])
+        z2 = editor.edit(z, edits, hold=["glasses"])
         with torch.inference_mode():
             gen(torch.from_numpy(z2)[None])
 
     def edit_render():
-        editor.render(editor.edit(z, edits, conditional=["glasses"]), size=256)
+        editor.render(editor.edit(z, edits, hold=["glasses"]), size=256)
 
     out = {}
     for name, fn in (("edit_plus_forward", edit_forward), ("edit_plus_render_256", edit_render)):
@@ -168,7 +178,7 @@ def bench_batch_export(editor, n: int, out: Path) -> dict:
         t0 = time.perf_counter()
         for seed in range(n):
             t = time.perf_counter()
-            z = editor.edit(editor.sample(seed), edits, conditional=["glasses"])
+            z = editor.edit(editor.sample(seed), edits, hold=["glasses"])
             spent["sample_and_edit"] += time.perf_counter() - t
             editor.export(
                 z, out / "images", f"seed{seed:04d}.png", seed=seed, edits=record, identity=identity
@@ -289,8 +299,7 @@ def main() -> None:
         if args.export_only:
             run_export_only(Editor(bundle), args.batch_images, root, results, args.png_level_vs)
             return _save(results, args.json)
-        shipped = Path(bundle.path) / "predictor"
-        predictor = make_predictor(args.predictor or (str(shipped) if shipped.is_dir() else None))
+        predictor = make_predictor(bundle, args.predictor)
         results["directions_fit"] = bench_fit(bundle, predictor, args.samples)
         print("directions fit:", json.dumps(results["directions_fit"]))
         save_directions(

@@ -93,9 +93,9 @@ def run_stacked(steps: int, width: int, samples: int = 26_000) -> dict:
 
     from latentkit.data import load_dataset
     from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.features import train_feature_net
     from latentkit.metrics.modes import stacked_mode_ids, stacked_mode_metrics
     from latentkit.models.bundle import load_bundle
+    from latentkit.predictor import train_feature_net
     from latentkit.train.config import TrainConfig
     from latentkit.train.loop import train
 

@@ -14,7 +14,7 @@ import time
 import torch
 
 from latentkit.data import load_dataset
-from latentkit.metrics.features import save_feature_net, train_feature_net
+from latentkit.predictor import save_feature_net, train_feature_net
 
 TARGETS = {"glasses": ("accuracy", 0.98), "smile": ("r2", 0.95), "age": ("r2", 0.95)}
 

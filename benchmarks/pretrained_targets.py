@@ -10,7 +10,7 @@
    attribute as a fraction of its range (target <= 0.05), the glasses rate and the age~glasses
    correlation (targets: within 0.05 of the data's);
 3. directions: validation accuracy of smile, age and glasses (target >= 0.95) from directions.json;
-4. edits: +3 along smile conditioned on age and glasses over `--edits` samples: share whose smile
+4. edits: +3 along smile holding age and glasses fixed over `--edits` samples: share whose smile
    rose (target >= 0.9), mean rise (>= 1.0 on the [-1, 1] scale), mean |change| of age and glasses
    (<= 0.1); the same for age with smile and glasses held.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -49,7 +48,7 @@ def statistics(bundle, predictor, samples: int) -> dict:
     from latentkit.data.faces import BINARY, RANGES
     from latentkit.metrics.attributes import attribute_match
     from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.features import predict_attributes
+    from latentkit.predictor import predict_attributes
 
     real = load_dataset("faces", size=bundle.config.resolution, n=samples, seed=2)
     fake = generate(bundle.generator, samples, seed=1)
@@ -111,7 +110,7 @@ def verdicts(r: dict) -> list[tuple[str, str, str, bool]]:
             )
         )
     for name, e in r["edits"].items():
-        held = e["conditioned_on"]
+        held = e.get("hold", e.get("conditioned_on"))  # "conditioned_on": targets measured before "hold"
         side = max(e["mean_abs_change"][k] for k in held)
         rows.append((f"+3 {name} (holding {', '.join(held)}): share raised", f"{e['raised_fraction']:.3f}",
                      f">= {t['raised_fraction']}", e["raised_fraction"] >= t["raised_fraction"]))  # fmt: skip
@@ -136,12 +135,15 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from latentkit.latent.directions import load_directions
-    from latentkit.metrics.features import load_feature_net
     from latentkit.models import load_bundle
+    from latentkit.predictor import bundle_predictor, load_feature_net
 
     t0 = time.perf_counter()
     bundle = load_bundle(args.model)
-    predictor, _ = load_feature_net(args.predictor or Path(bundle.path) / "predictor")
+    own = bundle_predictor(bundle)
+    if not args.predictor and own is None:
+        raise SystemExit(f"{bundle.path}: no predictor/ folder in the bundle; give --predictor PATH")
+    predictor = load_feature_net(args.predictor)[0] if args.predictor else own[0]
     features = load_feature_net(args.features)[0] if args.features else predictor
     dirs = load_directions(bundle)
     r = {

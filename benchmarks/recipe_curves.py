@@ -26,8 +26,8 @@ import torch
 
 from latentkit.data import load_dataset
 from latentkit.metrics.evaluate import evaluate
-from latentkit.metrics.features import load_feature_net
-from latentkit.models import ModelConfig, build_generator
+from latentkit.models import DCGANConfig, build_generator
+from latentkit.predictor import load_feature_net
 from latentkit.train.checkpoint import list_checkpoints, load_checkpoint
 from latentkit.train.snapshot import checkpoint_generator
 
@@ -106,7 +106,7 @@ def main() -> int:
     found: dict[str, list[dict]] = {}
     for run in map(Path, args.runs):
         found.update(curves(run, features, data, args.every, args.samples, str(run) in args.raw))
-    floor = evaluate(build_generator(ModelConfig(resolution=first["size"])).eval(), data, features, ["fid"],
+    floor = evaluate(build_generator(DCGANConfig(resolution=first["size"])).eval(), data, features, ["fid"],
                      args.samples)["real_vs_real"]["fid"]  # fmt: skip
     summary = {"real_vs_real_fid": floor, "samples": args.samples, "curves": found}
     raw = [label for label in found if "raw G" in label]

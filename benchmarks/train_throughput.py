@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentkit.data import load_dataset
-from latentkit.models import ModelConfig, build_discriminator, build_generator
+from latentkit.models import DCGANConfig, ModelConfig, build_discriminator, build_generator
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
 
@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--width", type=int, default=64, help="ngf = ndf")
     p.add_argument("--batch", type=int, default=64)
     args = p.parse_args()
-    cfg = ModelConfig(resolution=args.size, ngf=args.width, ndf=args.width, latent_dim=100)
+    cfg = DCGANConfig(resolution=args.size, ngf=args.width, ndf=args.width, latent_dim=100)
     data = load_dataset("faces", size=args.size, n=10_000).data
     plain, flops = plain_loop(cfg, data, args.steps, args.batch)
     ours = latentkit_loop(cfg, args.size, args.steps, args.batch)

@@ -1,7 +1,7 @@
 """Figures of the shipped model: docs/faces64_samples.png and the edit grids from its direction report.
 
     latentkit directions report --model faces64 --predictor pretrained/faces64/predictor \
-        --directions smile,age,glasses,age_given_glasses --out runs/report64
+        --directions smile,age,glasses,age_hold_glasses --out runs/report64
     python docs/make_faces64_figures.py runs/report64
 
 Samples: seeds 0..47 of the EMA generator (the latents `latentkit generate --seeds 0-47` uses) beside
@@ -22,7 +22,7 @@ from latentkit.models import load_bundle
 from latentkit.viz import image_grid, save_figure
 
 DOCS = Path(__file__).resolve().parent
-GRIDS = ("smile", "age", "glasses", "age_given_glasses", "smile_given_age_glasses")
+GRIDS = ("smile", "age", "glasses", "age_hold_glasses", "smile_hold_age_glasses")
 
 
 def samples(bundle) -> Image.Image:

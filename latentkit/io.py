@@ -100,15 +100,18 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def parse_tagged_json(
-    data: bytes, path: str | os.PathLike, fmt: str, version: int, what: str = "document"
+    data: bytes, path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], what: str = "document"
 ) -> dict[str, Any]:
-    """Decode a latentkit JSON document and check its `format` tag and `version` (`what` names it)."""
+    """Decode a latentkit JSON document and check its `format` tag and `version` (one, or a tuple of the
+    versions read); `what` names the document in errors."""
     doc = parse_json(data, path)
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise LatentkitError(f"{path}: format is {found!r}, expected {fmt!r}")
-    if doc.get("version") != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if doc.get("version") not in versions:
+        reads = " and ".join(str(v) for v in versions)
         raise LatentkitError(
-            f"{path}: {what} version {doc.get('version')!r} is not supported (this latentkit reads {version})"
+            f"{path}: {what} version {doc.get('version')!r} is not supported (this latentkit reads {reads})"
         )
     return doc

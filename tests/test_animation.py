@@ -11,7 +11,7 @@ from PIL import Image
 
 from latentkit.errors import LatentkitError
 from latentkit.latent import keyframe_path, sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_animation, reproduce_image, verify_image
 from latentkit.provenance.animfile import MAX_FRAMES, frames_sha256, read_animation
 from latentkit.provenance.manifest import decode_latents
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return load_bundle(
         save_bundle(tmp_path_factory.mktemp("b") / "tiny", build_generator(cfg), cfg, name="tiny")
     )

@@ -30,7 +30,7 @@ from latentkit.latent import (
     save_directions,
 )
 from latentkit.latent.directions import draw_latents, from_finder
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import init_keys, verify_image
 
 MOUTH = (slice(20, 27), slice(10, 22))  # rows, columns of a 32 px face
@@ -50,7 +50,7 @@ def mouth_score(img) -> float:
 def tiny_bundle(folder: Path) -> Path:
     """A 32 px, 16-d DCGAN with directions smile (fitted to `mouth_score`), age (correlated) and sefa0-1."""
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     gen = build_generator(cfg)
     with torch.no_grad():  # give the untrained net visible contrast: BN statistics of real batches
         gen.net[-2].weight.mul_(10)
@@ -153,7 +153,7 @@ def test_random_then_commit_undo_redo_and_the_cli_command(served, client):
     client.predict(*knobs(app, smile=1.5, hold=("age",)), api_name="/edit")
     summary, command, _ = client.predict(api_name="/commit")
     assert "**smile** +1.5" in summary and "holding age fixed" in summary
-    assert f"--seeds {f.seed} --edit smile=1.5 --conditional age --out edited" in command
+    assert f"--seeds {f.seed} --edit smile=1.5 --hold age --out edited" in command
     undone = fields(app, client.predict(api_name="/undo"))
     assert undone.values == [0.0] * app.n and undone.seed == f.seed and not any(undone.holds)
     redone = fields(app, client.predict(api_name="/redo"))
@@ -201,6 +201,15 @@ def test_export_is_signed_watermarked_and_passes_latentkit_verify(served, client
     assert m["latent"]["seed"] == 3 and m["output"]["width"] == 256
     assert m["edits"][0] == {"truncation": {"psi": 0.7, "mean": "zero"}}
     assert m["edits"][1]["direction"] == "smile" and m["edits"][1]["strength"] == 1.5
+
+
+def test_the_verify_summary_names_held_directions_in_new_and_old_manifests():
+    from latentkit.app.media import edit_text
+
+    edit = {"direction": "age", "strength": 2.0, "mode": "relative"}
+    assert edit_text({**edit, "hold": ["glasses"]}) == "age +2 (relative, holding glasses)"
+    assert edit_text({**edit, "conditioned_on": ["glasses"]}) == "age +2 (relative, holding glasses)"
+    assert edit_text({**edit, "hold": []}) == "age +2 (relative)"
 
 
 def test_a_saved_latent_loads_back_and_bad_files_are_refused_with_a_message(served, client, tmp_path):

@@ -68,7 +68,7 @@ def test_dragging_the_smile_slider_changes_the_picture_and_hold_updates_the_reci
     page.get_by_label("hold").nth(1).check()  # hold age fixed: the edit list and command follow
     page.wait_for_function("() => document.querySelector('#summary').innerText.includes('holding age fixed')")
     page.get_by_text("Recipe and latent").click()
-    assert "--conditional age" in page.locator("#command").inner_text()
+    assert "--hold age" in page.locator("#command").inner_text()
 
 
 def test_an_interpolation_runs_and_shows_a_gif(page):

@@ -34,8 +34,8 @@ from test_provenance import build_png  # the PNG surgery helpers of the tamper t
 from latentkit.cli import main
 from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.sampling import sample_latent
-from latentkit.metrics.features import AttributeSpec, FeatureNet, save_feature_net
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
+from latentkit.predictor import AttributeSpec, FeatureNet, save_feature_net
 from latentkit.provenance import export_image, init_keys
 from latentkit.train.config import TrainConfig
 from latentkit.train.loop import train
@@ -69,7 +69,7 @@ def ctx(tmp_path_factory) -> Ctx:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENTKIT_HOME", str(root / "home"))
         torch.manual_seed(0)
-        cfg = ModelConfig(resolution=32, ngf=8, latent_dim=DIM)
+        cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=DIM)
         path = save_bundle(root / "tiny", build_generator(cfg), cfg, name="tiny")
         bundle = load_bundle(path)
         save_directions(
@@ -85,7 +85,7 @@ def ctx(tmp_path_factory) -> Ctx:
         )
         run_cfg = TrainConfig(
             dataset="faces", size=32, data_n=64, batch_size=4, steps=2, log_every=1, sample_every=1000,
-            checkpoint_every=1000, keep_checkpoints=1, model=ModelConfig(latent_dim=8, ngf=8, ndf=8),
+            checkpoint_every=1000, keep_checkpoints=1, model={"latent_dim": 8, "ngf": 8, "ndf": 8},
         )  # fmt: skip
         run = train(run_cfg, root / "run", progress=False)
         png = export_image(bundle, sample_latent(3, DIM), root / "exports", "face.png", seed=3)
@@ -123,8 +123,12 @@ def deep_json(depth: int = 100_000) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-def safetensors_damage(data: bytes, data_bit_flips: bool) -> dict[str, bytes]:
-    """Named damaged copies of a safetensors file: truncations, bit flips, foreign contents."""
+def safetensors_damage(data: bytes) -> dict[str, bytes]:
+    """Named damaged copies of a safetensors file: truncations, bit flips, foreign contents.
+
+    Bit flips in the tensor data keep the file valid: only the checksum that checkpoints and weights
+    folders carry over the tensor bytes catches them.
+    """
     end = header_end(data)
     header = data[8:end]
     cases = {
@@ -152,10 +156,9 @@ def safetensors_damage(data: bytes, data_bit_flips: bool) -> dict[str, bytes]:
     cases["flip_shape_digit"] = flip_bit(data, shape, 1)
     dtype = 8 + header.index(b'"dtype":"') + len(b'"dtype":"')
     cases["flip_dtype_letter"] = flip_bit(data, dtype, 1)
-    if data_bit_flips:  # only checkpoints carry a checksum over the tensor bytes
-        for frac in (0.0, 0.5, 0.999):
-            pos = end + int(frac * (len(data) - end - 1))
-            cases[f"flip_data_{frac}"] = flip_bit(data, pos, 3)
+    for frac in (0.0, 0.5, 0.999):
+        pos = end + int(frac * (len(data) - end - 1))
+        cases[f"flip_data_{frac}"] = flip_bit(data, pos, 3)
     return cases
 
 
@@ -222,7 +225,7 @@ def _bundle_weights(damage: str) -> Build:
     def build(c: Ctx, tmp: Path):
         b = copy_bundle(c, tmp)
         weights = b / "generator.safetensors"
-        weights.write_bytes(safetensors_damage(weights.read_bytes(), False)[damage])
+        weights.write_bytes(safetensors_damage(weights.read_bytes())[damage])
         return ["generate", "--model", b, "--seeds", "0", "--out", tmp / "out"], str(weights)
 
     return build
@@ -233,7 +236,7 @@ def _predictor_weights(damage: str) -> Build:
     def build(c: Ctx, tmp: Path):
         p = Path(shutil.copytree(c.predictor, tmp / "pred"))
         weights = p / "weights.safetensors"
-        weights.write_bytes(safetensors_damage(weights.read_bytes(), False)[damage])
+        weights.write_bytes(safetensors_damage(weights.read_bytes())[damage])
         argv = ["directions", "report", "--model", c.bundle, "--predictor", p, "--out", tmp / "out"]
         return [*argv, "--samples", "2", "--no-progress"], str(weights)
 
@@ -245,17 +248,16 @@ def _checkpoint(damage: str) -> Build:
     def build(c: Ctx, tmp: Path):
         run = Path(shutil.copytree(c.run, tmp / "run"))
         (ckpt,) = (run / "checkpoints").glob("step-*.safetensors")
-        ckpt.write_bytes(safetensors_damage(ckpt.read_bytes(), True)[damage])
+        ckpt.write_bytes(safetensors_damage(ckpt.read_bytes())[damage])
         return ["train", "--resume", "--out", run, "--steps", "3", "--no-progress"], str(run / "checkpoints")
 
     return build
 
 
 _EXAMPLE = safetensors.torch.save({"a": torch.zeros(4)})  # only its damage names are used here
-for _damage in safetensors_damage(_EXAMPLE, True):
-    if not _damage.startswith("flip_data"):
-        case(f"bundle-weights-{_damage}")(_bundle_weights(_damage))
-        case(f"predictor-weights-{_damage}")(_predictor_weights(_damage))
+for _damage in safetensors_damage(_EXAMPLE):
+    case(f"bundle-weights-{_damage}")(_bundle_weights(_damage))
+    case(f"predictor-weights-{_damage}")(_predictor_weights(_damage))
     case(f"checkpoint-{_damage}")(_checkpoint(_damage))
 
 
@@ -314,7 +316,7 @@ case("bundle-config-no-version")(_bundle_config(_without("version")))
 case("bundle-config-format-typo")(_bundle_config(lambda d: {**d, "format": "latentkit-bundel"}))
 case("bundle-config-format-checkpoint")(_bundle_config(lambda d: {**d, "format": "latentkit-checkpoint"}))
 case("bundle-config-format-null")(_bundle_config(lambda d: {**d, "format": None}))
-case("bundle-config-version-2")(_bundle_config(lambda d: {**d, "version": 2}))
+case("bundle-config-version-3")(_bundle_config(lambda d: {**d, "version": 3}))
 case("bundle-config-version-string")(_bundle_config(lambda d: {**d, "version": "1"}))
 case("bundle-config-version-huge")(_bundle_config(lambda d: {**d, "version": 10**400}))
 case("bundle-config-list")(_bundle_config(b"[1, 2, 3]"))
@@ -583,8 +585,9 @@ _RECIPE_JOBS = {
     "seeds-words": ([{**_OK_JOB, "seeds": "all"}], "seeds"),
     "seeds-list": ([{**_OK_JOB, "seeds": [0, 1]}], "seeds"),
     "seeds-huge": ([{**_OK_JOB, "seeds": "0-99999999999"}], "seeds"),
-    "conditional-number": ([{**_OK_JOB, "conditional": 3}], "conditional"),
-    "conditional-unknown": ([{**_OK_JOB, "conditional": ["glasses"]}], "glasses"),
+    "hold-number": ([{**_OK_JOB, "hold": 3}], "hold"),
+    "hold-unknown": ([{**_OK_JOB, "hold": ["glasses"]}], "glasses"),
+    "hold-and-its-old-name": ([{**_OK_JOB, "hold": ["age"], "conditional": ["age"]}], "'hold' only"),
     "mode-unknown": ([{**_OK_JOB, "mode": "sideways"}], "sideways"),
     "sweep-number": ([{**_OK_JOB, "sweep": 5}], "sweep"),
     "sweep-malformed": ([{**_OK_JOB, "sweep": "smile=1:2"}], "sweep"),

@@ -22,6 +22,8 @@ from latentkit.errors import LatentkitError
 from latentkit.train.checkpoint import (
     apply_rng,
     capture_rng,
+    checkpoint_name,
+    checkpoint_step,
     list_checkpoints,
     load_checkpoint,
     load_latest_valid,
@@ -159,6 +161,12 @@ def test_restore_into_a_different_architecture_names_file_and_module(tmp_path):
         restore(load_checkpoint(path), {"G": torch.nn.Linear(2, 4)}, {})
     with pytest.raises(LatentkitError, match="no module 'D'"):
         restore(load_checkpoint(path), {"D": torch.nn.Linear(2, 3)}, {})
+
+
+def test_checkpoint_name_is_what_checkpoint_step_reads_back(tmp_path):
+    assert checkpoint_name(1234) == "step-00001234.safetensors"
+    assert [checkpoint_step(checkpoint_name(n)) for n in (0, 1234, 123_456_789)] == [0, 1234, 123_456_789]
+    assert save_checkpoint(tmp_path, 7, {}, {}, {}).name == checkpoint_name(7)
 
 
 def test_keep_prunes_to_newest_files_listed_newest_first(tmp_path):

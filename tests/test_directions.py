@@ -1,10 +1,14 @@
-"""Directions: estimators recover planted attributes, conditioning, SeFa/GANSpace, directions.json."""
+"""Directions: estimators recover planted attributes and work with scikit-learn, holding directions
+fixed, SeFa/GANSpace, directions.json."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
 
 from latentkit.errors import LatentkitError
 from latentkit.latent.directions import (
@@ -21,9 +25,10 @@ from latentkit.latent.finders import (
     SeFa,
     SVMDirection,
     condition,
+    hold_fixed,
     make_finder,
 )
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 
 
 def planted(n=20_000, d=16, noise=0.1, offset=0.0, seed=0):
@@ -99,40 +104,97 @@ def test_svm_refuses_too_few_samples_per_side_and_nan_scores():
         make_finder("pca")
 
 
-# --- conditioning ----------------------------------------------------------------------------------
+# --- scikit-learn estimators ----------------------------------------------------------------------
+
+FINDERS = [
+    SVMDirection(ratio=0.05, C=0.5, solver="svc", seed=3),
+    LogisticDirection(threshold=0.5, val_fraction=0.2, C=2.0, seed=1),
+    RidgeDirection(alpha=0.1, val_fraction=0.25, seed=2),
+    GANSpacePCA(n_components=4, seed=5),
+    SeFa(n_components=3),
+]
+
+
+@pytest.mark.parametrize("finder", FINDERS, ids=lambda f: type(f).__name__)
+def test_every_finder_is_a_sklearn_estimator_that_clones_with_equal_params(finder):
+    copy = clone(finder)
+    assert type(copy) is type(finder) and copy is not finder
+    assert copy.get_params(deep=True) == finder.get_params(deep=True) == finder.get_params()
+    name = next(iter(finder.get_params()))
+    assert clone(finder).set_params(**{name: finder.get_params()[name]}).get_params() == finder.get_params()
+    assert not [k for k in vars(copy) if k.endswith("_")]  # unfitted: no learned state yet
+
+
+def test_set_params_changes_a_hyper_parameter_and_the_fit_uses_it():
+    z, _, scores = planted(n=5000)
+    finder = SVMDirection().set_params(ratio=0.1)
+    assert finder.ratio == 0.1 and finder.fit(z, scores).n_fit_ == 700  # 2 x 500 chosen, 70% train
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        SVMDirection().set_params(gamma=1.0)
+
+
+def test_grid_search_over_svm_c_scores_held_out_folds_and_recovers_the_direction():
+    z, w, scores = planted(n=4000, d=8, noise=0.3, seed=7)
+    search = GridSearchCV(SVMDirection(ratio=0.1), {"C": [0.001, 0.1, 10.0]}, cv=3).fit(z, scores)
+    folds = search.cv_results_["mean_test_score"]
+    assert np.isfinite(folds).all() and ((folds >= 0) & (folds <= 1)).all()
+    assert folds.max() > 0.9  # accuracy on each held-out third's own top and bottom 10%
+    assert search.best_params_["C"] in (0.001, 0.1, 10.0)
+    assert cosine(search.best_estimator_.direction_, w) > 0.9
+
+
+def test_a_finder_works_inside_a_pipeline():
+    z, w, scores = planted(n=2000, d=8)
+    pipe = Pipeline([("svm", SVMDirection(ratio=0.1))]).fit(z, scores)
+    assert cosine(pipe[-1].direction_, w) > 0.99 and pipe.score(z, scores) > 0.95
+
+
+def test_ridge_scores_held_out_folds_as_r2():
+    z, _, scores = planted(n=3000, d=8)
+    r2 = cross_val_score(RidgeDirection(), z, scores, cv=3)
+    assert r2.shape == (3,) and (r2 > 0.98).all()
+
+
+# --- holding directions fixed ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
-def test_conditioned_direction_is_unit_and_orthogonal_to_every_condition(k):
+def test_held_direction_is_unit_and_orthogonal_to_every_held_one(k):
     rng = np.random.default_rng(k)
     d = rng.standard_normal(32)
     others = rng.standard_normal((k, 32))
-    c = condition(d, others)
+    c = hold_fixed(d, others)
     assert np.linalg.norm(c) == pytest.approx(1.0, abs=1e-12)
     for o in others:
         assert abs(c @ o) < 1e-10
     assert c @ d > 0  # still points the same way
 
 
-def test_interfacegan_closed_form_for_two_conditions_equals_least_squares():
+def test_interfacegan_closed_form_for_two_held_directions_equals_least_squares():
     rng = np.random.default_rng(0)
     d, c1, c2 = rng.standard_normal((3, 16))
-    closed = condition(d, [c1, c2])
+    closed = hold_fixed(d, [c1, c2])
     basis = np.stack([c1, c2]).T
     coef, *_ = np.linalg.lstsq(basis, d, rcond=None)
     lstsq = d - basis @ coef
     np.testing.assert_allclose(closed, lstsq / np.linalg.norm(lstsq), atol=1e-12)
 
 
-def test_condition_on_an_orthogonal_direction_changes_nothing():
+def test_holding_an_orthogonal_direction_changes_nothing():
     d = np.array([1.0, 0, 0, 0])
-    np.testing.assert_allclose(condition(d, [np.array([0, 1.0, 0, 0])]), d)
+    np.testing.assert_allclose(hold_fixed(d, [np.array([0, 1.0, 0, 0])]), d)
 
 
-def test_condition_on_its_own_span_is_an_error():
+def test_holding_its_own_span_is_an_error():
     d = np.array([1.0, 1.0, 0.0])
     with pytest.raises(LatentkitError, match="span"):
-        condition(d, [[1.0, 0, 0], [0, 1.0, 0]])
+        hold_fixed(d, [[1.0, 0, 0], [0, 1.0, 0]])
+
+
+def test_the_old_name_condition_still_works_but_warns():
+    d, c = np.array([1.0, 1.0, 0.0]), np.array([1.0, 0, 0])
+    with pytest.warns(DeprecationWarning, match="hold_fixed"):
+        np.testing.assert_array_equal(condition(d, [c]), hold_fixed(d, [c]))
 
 
 # --- unsupervised ----------------------------------------------------------------------------------
@@ -140,7 +202,7 @@ def test_condition_on_its_own_span_is_an_error():
 
 def test_sefa_components_are_eigenvectors_of_ata_largest_first():
     torch.manual_seed(0)
-    g = build_generator(ModelConfig(resolution=32, ngf=8, latent_dim=16)).eval()
+    g = build_generator(DCGANConfig(resolution=32, ngf=8, latent_dim=16)).eval()
     w = g.first_layer_weight()
     assert tuple(w.shape) == (16, 32, 4, 4)
     sefa = SeFa(n_components=4).fit(w)
@@ -171,7 +233,7 @@ def test_ganspace_pca_finds_the_latent_direction_of_largest_activation_variance(
 
 def _tiny(path, seed):
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return load_bundle(save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}"))
 
 
@@ -246,7 +308,7 @@ class PlantedPredictor(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from latentkit.metrics.features import AttributeSpec
+        from latentkit.predictor import AttributeSpec
 
         self.attributes = [AttributeSpec("bright", "continuous"), AttributeSpec("red", "binary")]
         self.anchor = torch.nn.Parameter(torch.zeros(1))
@@ -279,7 +341,7 @@ class LinearGenerator(torch.nn.Module):
 def planted_bundle(tmp_path):
     from latentkit.models import Bundle
 
-    cfg = ModelConfig(resolution=32, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, latent_dim=16)
     return Bundle(tmp_path, cfg, LinearGenerator().eval(), "planted", weights_sha256="0" * 64)
 
 
@@ -356,18 +418,81 @@ def test_edit_effect_on_the_planted_direction_raises_its_attribute_for_every_sam
     assert down["raised_fraction"] == 1.0 and down["mean_change"] < 0
 
 
-def test_a_stored_conditional_variant_is_the_conditioned_vector_named_after_its_parts():
+def test_a_stored_held_variant_is_the_held_vector_named_after_its_parts():
     from latentkit.latent import Direction
-    from latentkit.latent.directions import conditional_variant
+    from latentkit.latent.directions import held_variant, parse_held_variant
 
     dirs = {
         n: Direction(n, _unit(i), 0.5, {"kind": "supervised", "validation": 0.9}) for i, n in enumerate("abc")
     }
-    d = conditional_variant(dirs, "a:b,c")
-    assert d.name == "a_given_b_c" and d.meta["base"] == "a" and d.meta["conditioned_on"] == ["b", "c"]
-    assert np.allclose(d.vector, condition(dirs["a"].vector, [dirs["b"].vector, dirs["c"].vector]))
+    d = held_variant(dirs, *parse_held_variant("a:b,c"))
+    assert d.name == "a_hold_b_c"
+    assert d.meta == {"kind": "held", "base": "a", "hold": ["b", "c"], "validation": 0.9}
+    assert np.allclose(d.vector, hold_fixed(dirs["a"].vector, [dirs["b"].vector, dirs["c"].vector]))
     assert abs(d.vector @ dirs["b"].vector) < 1e-9 and d.intercept == 0.0
-    with pytest.raises(LatentkitError, match="expected BASE:COND"):
-        conditional_variant(dirs, "a")
+    with pytest.raises(LatentkitError, match="expected BASE:HOLD"):
+        parse_held_variant("a")
     with pytest.raises(LatentkitError, match="unknown direction 'z'"):
-        conditional_variant(dirs, "a:z")
+        held_variant(dirs, "a", ["z"])
+    with pytest.raises(LatentkitError, match="at least one"):
+        held_variant(dirs, "a", [])
+
+
+def test_the_old_conditional_variant_warns_and_is_stored_with_the_new_keys(bundle):
+    from latentkit.latent.directions import conditional_variant
+
+    dirs = {n: Direction(n, _unit(i), 0.5, {"kind": "supervised"}) for i, n in enumerate(["a", "b"])}
+    with pytest.warns(DeprecationWarning, match="held_variant"):
+        old = conditional_variant(dirs, "a:b")
+    assert old.name == "a_given_b" and old.meta["kind"] == "conditional"  # unchanged for old callers
+    with pytest.warns(DeprecationWarning), pytest.raises(LatentkitError, match="expected BASE:COND"):
+        conditional_variant(dirs, "a")
+    path = save_directions(bundle, {**dirs, old.name: old}, merge=False)
+    stored = json.loads(path.read_text())["directions"]["a_given_b"]
+    assert stored["kind"] == "held" and stored["hold"] == ["b"] and "conditioned_on" not in stored
+
+
+def test_a_directions_file_from_before_hold_is_read_with_the_new_keys(bundle):
+    v = hold_fixed(_unit(1), [_unit(2)])
+    path = save_directions(bundle, {"a": Direction("a", _unit(1)), "b": Direction("b", _unit(2))})
+    doc = json.loads(path.read_text())
+    old = {"kind": "conditional", "base": "a", "conditioned_on": ["b"], "validation": 0.9}
+    doc["directions"]["a_given_b"] = {"vector": v.tolist(), "intercept": 0.0, **old}
+    path.write_text(json.dumps(doc))
+    d = load_directions(bundle)["a_given_b"]  # the stored name is the user's: kept
+    assert d.meta == {"kind": "held", "base": "a", "hold": ["b"], "validation": 0.9}
+    np.testing.assert_array_equal(d.vector, v)
+
+
+# --- saving never costs what it cannot read ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.rstrip().rstrip("}").rstrip().rstrip("}") + "},}}",  # a trailing comma
+        lambda text: text.replace('"vector": [', '"vector": ["x", ', 1),  # one bad entry
+        lambda text: '{"format": "latentkit-bundle", "version": 2}',  # another kind of file
+    ],
+    ids=["trailing-comma", "bad-entry", "not-a-directions-file"],
+)
+def test_saving_refuses_to_replace_a_directions_file_it_cannot_read(tmp_path, damage):
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
+    bundle = load_bundle(save_bundle(tmp_path / "b", build_generator(cfg), cfg))
+    keep = {n: Direction(n, np.eye(16)[i], 0.0, {}) for i, n in enumerate(("smile", "age", "glasses"))}
+    path = save_directions(bundle, keep)
+    broken = damage(path.read_text())
+    path.write_text(broken)
+    with pytest.raises(LatentkitError, match="left as it is and nothing was written"):
+        save_directions(bundle, {"pca0": Direction("pca0", np.eye(16)[5], 0.0, {})})
+    assert path.read_text() == broken
+
+
+def test_saving_over_another_models_directions_replaces_them(tmp_path):
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
+    a = load_bundle(save_bundle(tmp_path / "a", build_generator(cfg), cfg))
+    torch.manual_seed(1)
+    b = load_bundle(save_bundle(tmp_path / "b", build_generator(cfg), cfg))
+    path = save_directions(a, {"smile": Direction("smile", np.eye(16)[0], 0.0, {})}, tmp_path / "d.json")
+    save_directions(b, {"age": Direction("age", np.eye(16)[1], 0.0, {})}, path)
+    assert list(load_directions(b, path)) == ["age"]

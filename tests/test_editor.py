@@ -1,4 +1,5 @@
-"""Interpolation maths, the Editor (relative/absolute/conditional edits), latents on disk, exports."""
+"""Interpolation maths, the Editor (relative/absolute edits, holding directions fixed), latents on disk,
+exports."""
 
 import io
 import json
@@ -13,7 +14,7 @@ from latentkit.latent import sample_latent
 from latentkit.latent.directions import Direction, save_directions
 from latentkit.latent.editor import Editor, load_latents, parse_edit, parse_sweep, save_latents
 from latentkit.latent.interpolate import angle, keyframe_path, lerp, slerp, truncate
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import verify_image
 
 # --- interpolation -------------------------------------------------------------------------------
@@ -102,9 +103,9 @@ def _unit(seed, d=16):
 @pytest.fixture(scope="module")
 def editor(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     bundle = load_bundle(save_bundle(tmp_path_factory.mktemp("b") / "tiny", build_generator(cfg), cfg))
-    # correlated like age and glasses (cosine ~0.5), so conditioning has something to remove
+    # correlated like age and glasses (cosine ~0.5), so holding one fixed has something to remove
     age = _unit(2)
     glasses = 0.5 * age + np.sqrt(0.75) * condition_free(_unit(3), age)
     dirs = {
@@ -133,13 +134,27 @@ def test_relative_edit_moves_each_signed_distance_by_its_strength(editor):
     assert np.linalg.norm(z2 - z) == pytest.approx(1.5, abs=1e-5)
 
 
-def test_conditional_edit_leaves_the_conditions_distances_unchanged(editor):
+def test_edit_with_hold_leaves_the_held_distances_unchanged(editor):
     z = editor.sample(0)
     plain = editor.edit(z, {"age": 2.0})
-    cond = editor.edit(z, {"age": 2.0}, conditional=["glasses"])
+    held = editor.edit(z, {"age": 2.0}, hold=["glasses"])
     assert editor.distance(plain, "glasses") - editor.distance(z, "glasses") == pytest.approx(1.0, abs=1e-4)
-    assert editor.distance(cond, "glasses") == pytest.approx(editor.distance(z, "glasses"), abs=1e-5)
-    assert editor.distance(cond, "age") > editor.distance(z, "age") + 1.0
+    assert editor.distance(held, "glasses") == pytest.approx(editor.distance(z, "glasses"), abs=1e-5)
+    assert editor.distance(held, "age") > editor.distance(z, "age") + 1.0
+    np.testing.assert_array_equal(editor.edit(z, {"age": 2.0}, ["glasses"]), held)  # hold is 3rd positional
+
+
+def test_the_old_conditional_keyword_still_holds_but_warns(editor):
+    z = editor.sample(0)
+    with pytest.warns(DeprecationWarning, match="conditional= keyword is now hold="):
+        old = editor.edit(z, {"age": 2.0}, conditional=["glasses"])
+    np.testing.assert_array_equal(old, editor.edit(z, {"age": 2.0}, hold=["glasses"]))
+    with pytest.warns(DeprecationWarning):
+        assert editor.edit_record({"age": 2.0}, conditional=["glasses"])[0]["hold"] == ["glasses"]
+    with pytest.warns(DeprecationWarning), pytest.raises(LatentkitError, match="not both"):
+        editor.edit(z, {"age": 2.0}, hold=["smile"], conditional=["glasses"])
+    with pytest.raises(LatentkitError, match=r"hold='glasses': pass a list"):
+        editor.edit(z, {"age": 2.0}, hold="glasses")
 
 
 def test_absolute_edit_sets_the_signed_distances_jointly(editor):
@@ -153,9 +168,9 @@ def test_absolute_edit_sets_the_signed_distances_jointly(editor):
     assert float(at_boundary @ _unit(1)) == pytest.approx(-0.2, abs=1e-5)
 
 
-def test_absolute_conditional_edit_keeps_the_condition_and_reaches_the_target(editor):
+def test_absolute_edit_with_hold_keeps_the_held_distance_and_reaches_the_target(editor):
     z = editor.sample(5)
-    out = editor.edit(z, {"age": 2.0}, conditional=["glasses"], mode="absolute")
+    out = editor.edit(z, {"age": 2.0}, hold=["glasses"], mode="absolute")
     assert editor.distance(out, "age") == pytest.approx(2.0, abs=1e-5)
     assert editor.distance(out, "glasses") == pytest.approx(editor.distance(z, "glasses"), abs=1e-5)
 
@@ -188,7 +203,7 @@ def test_bad_latents_and_names_are_one_line_errors(editor):
 
 def test_edited_export_verifies_and_records_the_edit(editor, home, tmp_path):
     edits = {"smile": 1.5, "age": -1.0}
-    z = editor.edit(editor.sample(3), edits, conditional=["glasses"])
+    z = editor.edit(editor.sample(3), edits, hold=["glasses"])
     record = editor.edit_record(edits, ["glasses"])
     result = editor.export(z, tmp_path, "face.png", seed=3, edits=record)
     report = verify_image(result.path)
@@ -198,18 +213,31 @@ def test_edited_export_verifies_and_records_the_edit(editor, home, tmp_path):
             "direction": "smile",
             "strength": 1.5,
             "mode": "relative",
-            "conditioned_on": ["glasses"],
+            "hold": ["glasses"],
             "method": "svm",
         },
         {
             "direction": "age",
             "strength": -1.0,
             "mode": "relative",
-            "conditioned_on": ["glasses"],
+            "hold": ["glasses"],
             "method": "svm",
         },
     ]
     assert report.manifest["latent"]["seed"] == 3
+
+
+def test_an_old_edit_record_with_conditioned_on_still_verifies_and_reproduces(editor, home, tmp_path):
+    from latentkit.provenance.reproduce import reproduce_image
+
+    old = [{"direction": "age", "strength": 2.0, "mode": "relative", "conditioned_on": ["glasses"]}]
+    z = editor.edit(editor.sample(4), {"age": 2.0}, hold=["glasses"])
+    editor.export(z, tmp_path, "old.png", seed=4, edits=old, size=64)
+    assert verify_image(tmp_path / "old.png").verified
+    result = reproduce_image(tmp_path / "old.png", tmp_path / "copy.png", model=editor.bundle.path)
+    assert result.identical
+    copy = verify_image(tmp_path / "copy.png")
+    assert copy.verified and copy.manifest["edits"] == old  # the record is kept as written
 
 
 def test_render_gives_model_pixels_upscaled(editor):

@@ -190,11 +190,11 @@ def files(folder: Path) -> list[str]:
 
 @pytest.fixture
 def bundle(tmp_path, monkeypatch):
-    from latentkit.models import ModelConfig, build_generator, save_bundle
+    from latentkit.models import DCGANConfig, build_generator, save_bundle
 
     init_keys(tmp_path / "home" / "keys")
     monkeypatch.setenv("LATENTKIT_HOME", str(tmp_path / "home"))
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(tmp_path / "tiny", build_generator(cfg), cfg)
 
 
@@ -237,3 +237,30 @@ def test_full_disk_in_save_checkpoint_keeps_the_older_checkpoints(tmp_path, monk
         save_checkpoint(tmp_path, 2, {"m": model}, {}, {}, keep=3)
     assert files(tmp_path) == ["step-00000001.safetensors"]
     assert load_checkpoint(tmp_path / "step-00000001.safetensors").step == 1
+
+
+def test_full_disk_while_appending_the_log_stops_training_with_one_line_and_no_cut_line(
+    tmp_path, monkeypatch, capsys
+):
+    import latentkit.train.monitor as monitor
+
+    run = tmp_path / "run"
+    real_write, calls = os.write, {"n": 0}
+
+    def write(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 4:  # the 4th log line meets a full disk halfway through
+            real_write(fd, bytes(data[: len(data) // 2]))
+            _enospc()
+        return real_write(fd, data)
+
+    monkeypatch.setattr(monitor.os, "write", write)
+    argv = [*TRAIN, "--out", str(run)]
+    argv.remove("--deterministic")
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(run / "log.jsonl") in err and "No space left" in err
+    lines = (run / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["step"] >= 0 for line in lines)

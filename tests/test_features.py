@@ -1,4 +1,4 @@
-"""The FeatureNet: attribute kinds, training, prediction in label units, and its bundle folder."""
+"""The FeatureNet: attribute kinds, training, prediction in label units, and its weights folder."""
 
 import json
 
@@ -9,7 +9,8 @@ import torch
 from latentkit.data import load_dataset
 from latentkit.data.base import Dataset
 from latentkit.errors import LatentkitError
-from latentkit.metrics.features import (
+from latentkit.metrics.modes import stacked_mode_ids
+from latentkit.predictor import (
     AttributeSpec,
     FeatureNet,
     extract_features,
@@ -20,7 +21,6 @@ from latentkit.metrics.features import (
     save_feature_net,
     train_feature_net,
 )
-from latentkit.metrics.modes import stacked_mode_ids
 
 torch.set_num_threads(1)
 
@@ -91,6 +91,17 @@ def test_features_and_predictions_have_the_documented_shapes_and_units():
     assert all(v.shape == (5,) for v in pred.values())
     assert ((pred["glasses"] > 0) & (pred["glasses"] < 1)).all()
     assert pred["digit"].dtype == torch.int64 and ((pred["digit"] >= 0) & (pred["digit"] < 10)).all()
+
+
+def test_block_features_are_the_four_blocks_and_the_last_pooled_is_the_embedding():
+    net = tiny_net()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        blocks = net.block_features(x)
+        shapes = [tuple(b.shape) for b in blocks]
+        assert shapes == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4), (2, 16, 2, 2)]
+        assert torch.equal(blocks[-1].mean(dim=(2, 3)), net.features(x))
+        assert all((b >= 0).all() for b in blocks)  # each block ends in a ReLU
 
 
 def test_continuous_predictions_come_back_in_label_units():

@@ -29,9 +29,9 @@ from latentkit.latent.inversion import (
     save_projection,
     sidecar_path,
 )
-from latentkit.metrics.features import load_feature_net
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, MLPConfig, build_generator, load_bundle, save_bundle
 from latentkit.pixels import to_pixels
+from latentkit.predictor import load_feature_net
 from latentkit.provenance import verify_image
 from latentkit.provenance.export import export_image
 
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 def tiny(tmp_path_factory):
     """A 32 px, 16-d random DCGAN with visible contrast (batch-norm statistics of real batches)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     gen = build_generator(cfg)
     with torch.no_grad():
         gen.net[-2].weight.mul_(10)
@@ -159,7 +159,7 @@ def test_tiny_image_is_refused(tiny):
 
 
 def test_point_model_is_refused(tmp_path):
-    cfg = ModelConfig(kind="mlp")
+    cfg = MLPConfig()
     bundle = load_bundle(save_bundle(tmp_path / "ring", build_generator(cfg), cfg))
     with pytest.raises(LatentkitError, match="makes 2-d points"):
         project(bundle, np.zeros((64, 64, 3), np.uint8), steps=1)

@@ -16,7 +16,7 @@ import torch
 from latentkit.cli import main
 from latentkit.latent import sample_latent
 from latentkit.latent.editor import save_latents
-from latentkit.models import ModelConfig, build_generator, save_bundle
+from latentkit.models import DCGANConfig, build_generator, save_bundle
 from latentkit.provenance import verify_image
 from latentkit.provenance.manifest import decode_latent
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 
 def _bundle(path, seed):
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}")
 
 
@@ -113,7 +113,7 @@ def test_edit_writes_verified_images_recording_each_edit(trained, tmp_path):
         "smile=2",
         "--edit",
         "age=-1",
-        "--conditional",
+        "--hold",
         "glasses",
         "--out",
         tmp_path,
@@ -124,7 +124,7 @@ def test_edit_writes_verified_images_recording_each_edit(trained, tmp_path):
     assert latentkit("verify", tmp_path / "seed0001.png")[0] == 0
     m = manifest(tmp_path / "seed0001.png")
     assert m["latent"]["seed"] == 1
-    assert [(e["direction"], e["strength"], e["conditioned_on"]) for e in m["edits"]] == [
+    assert [(e["direction"], e["strength"], e["hold"]) for e in m["edits"]] == [
         ("smile", 2.0, ["glasses"]),
         ("age", -1.0, ["glasses"]),
     ]
@@ -194,7 +194,7 @@ edits = { smile = 1.5 }
 name = "older"
 seeds = "2"
 edits = { age = 1.0 }
-conditional = ["glasses"]
+hold = ["glasses"]
 """
 
 
@@ -206,7 +206,7 @@ def test_recipe_runs_every_job_into_its_own_folder(trained, tmp_path, suffix):
     else:
         jobs = [
             {"name": "smiling", "seeds": "1", "edits": {"smile": 1.5}},
-            {"name": "older", "seeds": "2", "edits": {"age": 1.0}, "conditional": ["glasses"]},
+            {"name": "older", "seeds": "2", "edits": {"age": 1.0}, "hold": ["glasses"]},
         ]
         recipe.write_text(json.dumps({"jobs": jobs}))
     code, _, err = latentkit(
@@ -215,7 +215,7 @@ def test_recipe_runs_every_job_into_its_own_folder(trained, tmp_path, suffix):
     assert code == 0, err
     assert manifest(tmp_path / "out" / "smiling" / "seed0001.png")["edits"][0]["direction"] == "smile"
     older = manifest(tmp_path / "out" / "older" / "seed0002.png")["edits"][0]
-    assert older["direction"] == "age" and older["conditioned_on"] == ["glasses"]
+    assert older["direction"] == "age" and older["hold"] == ["glasses"]
 
 
 def test_recipe_errors_name_the_file_and_job(trained, tmp_path):
@@ -307,17 +307,23 @@ def test_directions_report_writes_json_markdown_grids_and_curves(trained, tmp_pa
     )
     assert code == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
-    assert set(report["directions"]) == {"age", "age|smile,glasses", "glasses", "glasses|smile,age", "random"}
+    assert set(report["directions"]) == {
+        "age",
+        "age_hold_smile_glasses",
+        "glasses",
+        "glasses_hold_smile_age",
+        "random",
+    }
     assert report["directions"]["random"]["kind"] == "baseline"
     age = report["directions"]["age"]
     assert age["strengths"] == [-1.0, 0.0, 1.0] and len(age["identity_drift"]) == 3
     assert age["identity_drift"][1] == 0.0 and 0.0 <= age["monotonicity"] <= 1.0
     assert set(age["mean_abs_change"]) == set(report["attributes"]) and age["mean_abs_change"]["age"] >= 0
     assert set(report["entanglement"]["plain"]) == {"age", "glasses"}
-    assert {"smile", "age", "glasses", "pose"} <= set(report["entanglement"]["conditioned"]["age"])
+    assert {"smile", "age", "glasses", "pose"} <= set(report["entanglement"]["held"]["age"])
     for figure in report["figures"].values():
         assert (tmp_path / figure).is_file()
-    assert "Entanglement (conditioned)" in (tmp_path / "report.md").read_text()
+    assert "Entanglement (held)" in (tmp_path / "report.md").read_text()
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -410,17 +416,32 @@ def test_fit_without_a_predictor_says_how_to_get_one(trained):
     assert code == 2 and "latentkit attributes train" in err
 
 
-def test_directions_fit_stores_conditional_variants_as_named_directions(trained, tmp_path):
+def test_directions_fit_stores_held_variants_as_named_directions(trained, tmp_path):
+    out = tmp_path / "dirs.json"
+    args = ["directions", "fit", "--model", trained["bundle"], "--predictor", trained["pred"], "--attributes"]
+    code, stdout, err = latentkit(*args, "age,glasses", "--samples", 500, "--held-variant", "age:glasses",
+                                  "--out", out, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "age_hold_glasses" in stdout and "glasses held fixed" in stdout
+    from latentkit.latent.directions import load_directions
+    from latentkit.models import load_bundle
+
+    found = load_directions(load_bundle(trained["bundle"]), out)
+    assert found["age_hold_glasses"].meta["hold"] == ["glasses"]
+    code, _, err = latentkit(*args, "age", "--samples", 500, "--held-variant", "age:beard", "--out", out)
+    assert code == 2 and "unknown direction 'beard'" in err
+
+
+def test_old_conditional_spellings_still_work_with_one_deprecation_line(trained, tmp_path):
     out = tmp_path / "dirs.json"
     args = ["directions", "fit", "--model", trained["bundle"], "--predictor", trained["pred"], "--attributes"]
     code, stdout, err = latentkit(*args, "age,glasses", "--samples", 500, "--conditional", "age:glasses",
                                   "--out", out, "--no-progress")  # fmt: skip
     assert code == 0, err
-    assert "age_given_glasses" in stdout and "glasses held fixed" in stdout
-    from latentkit.latent.directions import load_directions
-    from latentkit.models import load_bundle
-
-    found = load_directions(load_bundle(trained["bundle"]), out)
-    assert found["age_given_glasses"].meta["conditioned_on"] == ["glasses"]
-    code, _, err = latentkit(*args, "age", "--samples", 500, "--conditional", "age:beard", "--out", out)
-    assert code == 2 and "unknown direction 'beard'" in err
+    assert err.strip() == "latentkit: warning: --conditional is deprecated; use --held-variant"
+    assert "age_hold_glasses" in stdout
+    edit = ["edit", "--model", trained["bundle"], "--seeds", "1", "--edit", "age=1", "--no-progress"]
+    code, _, err = latentkit(*edit, "--conditional", "glasses", "--out", tmp_path / "e")
+    assert code == 0, err
+    assert "--conditional is deprecated; use --hold" in err
+    assert manifest(tmp_path / "e" / "seed0001.png")["edits"][0]["hold"] == ["glasses"]

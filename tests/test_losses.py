@@ -9,16 +9,8 @@ import torch
 from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.models import ModelConfig
-from latentkit.train.losses import (
-    LOSSES,
-    check_compatible,
-    d_outputs,
-    get_loss,
-    gradient_penalty,
-    js_estimate,
-    r1_penalty,
-)
+from latentkit.train.losses import LOSSES, d_outputs, get_loss, js_estimate
+from latentkit.train.regularisers import GradientPenalty, WeightClip, gradient_penalty, r1_penalty
 
 LOG2 = math.log(2.0)
 
@@ -78,13 +70,28 @@ def test_lsgan_targets_b_for_real_a_for_fake_c_for_g():
     assert approx(get_loss("lsgan", a=-1, b=1, c=0).g_loss(t(0)), 0.0)
 
 
+def test_rpgan_scores_each_real_fake_pair_by_its_logit_gap():
+    loss = get_loss("rpgan")
+    # D: softplus(f - r) per pair: softplus(0) = log 2 and softplus(-log 3) = log(4/3)
+    assert approx(loss.d_loss(t(0, math.log(3)), t(0, 0)), (LOG2 + math.log(4 / 3)) / 2)
+    # G: softplus(r - f): the same gaps the other way round
+    assert approx(loss.g_loss(t(0, 0), t(0, math.log(3))), (LOG2 + math.log(4)) / 2)
+    assert loss.g_needs_real and not get_loss("ns").g_needs_real
+
+
+def g_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
+    """G's loss on `fake` logits (against zero real logits for the losses that pair them)."""
+    loss = get_loss(name)
+    return loss.g_loss(fake, torch.zeros_like(fake)) if loss.g_needs_real else loss.g_loss(fake)
+
+
 # ---- gradient signs ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_g_loss_decreases_when_fake_logits_rise(name):
     fake = t(-1.0, 0.0, 0.5).requires_grad_(True)
-    loss = get_loss(name).g_loss(fake)
+    loss = g_loss(name, fake)
     assert loss.dim() == 0
     loss.backward()
     assert (fake.grad < 0).all()
@@ -115,15 +122,13 @@ def test_get_loss_unknown_option_is_named():
 
 def test_paper_defaults_for_the_wasserstein_losses():
     wgan, gp, ns = get_loss("wgan"), get_loss("wgan-gp"), get_loss("ns")
-    assert (wgan.clip_weights, wgan.needs_gradient_penalty, wgan.default_optim["n_critic"]) == (
-        0.01,
-        False,
-        5,
-    )
+    (clip,) = wgan.regularisers()
+    assert isinstance(clip, WeightClip) and (clip.clip, wgan.default_optim["n_critic"]) == (0.01, 5)
     assert wgan.default_optim["lr_d"] == 5e-5 and wgan.default_optim["betas"][0] == 0.0
-    assert (gp.clip_weights, gp.needs_gradient_penalty, gp.gp_weight) == (None, True, 10.0)
+    (penalty,) = gp.regularisers()  # a gradient penalty and no weight clipping
+    assert isinstance(penalty, GradientPenalty) and (penalty.weight, gp.gp_weight) == (10.0, 10.0)
     assert gp.default_optim == {"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.0, 0.9), "n_critic": 5}
-    assert (ns.clip_weights, ns.needs_gradient_penalty) == (None, False)
+    assert ns.regularisers() == []
     assert ns.default_optim == {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
 
 
@@ -188,20 +193,3 @@ def test_d_outputs_is_mean_sigmoid():
     assert d_outputs(t(0, 0)) == pytest.approx(0.5)
     assert d_outputs(t(math.log(3))) == pytest.approx(0.75)
     assert d_outputs(t(math.log(3), -math.log(3))) == pytest.approx(0.5)
-
-
-# ---- compatibility -------------------------------------------------------------------------------
-
-
-def test_batch_norm_in_d_is_rejected_with_any_gradient_penalty():
-    cfg = ModelConfig(d_norm="batch")
-    with pytest.raises(LatentkitError, match="d_norm=batch is invalid with a gradient penalty"):
-        check_compatible(cfg, get_loss("wgan-gp"), r1_gamma=0.0)
-    with pytest.raises(LatentkitError, match="--d-norm layer, instance, spectral or none"):
-        check_compatible(cfg, get_loss("ns"), r1_gamma=10.0)
-
-
-def test_compatible_combinations_pass():
-    check_compatible(ModelConfig(d_norm="batch"), get_loss("ns"), r1_gamma=0.0)
-    check_compatible(ModelConfig(d_norm="layer"), get_loss("wgan-gp"), r1_gamma=0.0)
-    check_compatible(ModelConfig(d_norm="spectral"), get_loss("hinge"), r1_gamma=1.0)

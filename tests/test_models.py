@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -15,38 +16,41 @@ from torch import nn
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes
 from latentkit.models import (
+    DCGANConfig,
     Discriminator,
     Generator,
+    MLPConfig,
     MLPDiscriminator,
     MLPGenerator,
     ModelConfig,
     build_discriminator,
     build_generator,
     load_bundle,
+    model_config_from_dict,
     resolve_bundle_path,
     save_bundle,
 )
+from latentkit.models.config import config_for_data
 
 torch.set_num_threads(1)
 
 
 def tiny(**kw) -> ModelConfig:
     """A DCGAN config small enough to run in milliseconds."""
-    return ModelConfig(**{"resolution": 32, "latent_dim": 8, "ngf": 4, "ndf": 4, **kw})
+    return DCGANConfig(**{"resolution": 32, "latent_dim": 8, "ngf": 4, "ndf": 4, **kw})
 
 
 # ---- config -------------------------------------------------------------------------------------
 
 
 def test_default_config_is_valid_dcgan_64():
-    cfg = ModelConfig().validate()
+    cfg = DCGANConfig().validate()
     assert (cfg.kind, cfg.resolution, cfg.latent_dim) == ("dcgan", 64, 128)
 
 
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("kind", "vae"),
         ("g_norm", "spectral"),
         ("d_norm", "group"),
         ("upsample", "bilinear"),
@@ -55,39 +59,82 @@ def test_default_config_is_valid_dcgan_64():
         ("resolution", 512),
         ("channels", 0),
         ("latent_dim", -1),
-        ("depth", 0),
         ("ngf", "64"),
         ("channels", True),
     ],
 )
 def test_validate_names_the_bad_field(field, value):
-    cfg = dataclasses.replace(ModelConfig(), **{field: value})
+    cfg = dataclasses.replace(DCGANConfig(), **{field: value})
     with pytest.raises(LatentkitError, match=f"{field}="):
         cfg.validate()
 
 
 def test_unknown_choice_lists_the_valid_ones():
     with pytest.raises(LatentkitError, match="batch, none, spectral, layer, instance"):
-        ModelConfig(d_norm="group").validate()
+        DCGANConfig(d_norm="group").validate()
 
 
-def test_mlp_ignores_resolution_but_rejects_instance_norm():
-    ModelConfig(kind="mlp", resolution=3).validate()
-    with pytest.raises(LatentkitError, match="d_norm=instance"):
-        ModelConfig(kind="mlp", d_norm="instance").validate()
+def test_each_family_holds_only_its_own_fields():
+    assert set(DCGANConfig().to_dict()) == {
+        "kind", "resolution", "channels", "latent_dim", "ngf", "ndf", "g_norm", "d_norm", "upsample",
+        "pack", "minibatch",
+    }  # fmt: skip
+    assert set(MLPConfig().to_dict()) == {
+        "kind", "data_dim", "latent_dim", "hidden", "depth", "g_norm", "d_norm", "pack", "minibatch"
+    }  # fmt: skip
+    with pytest.raises(TypeError):
+        MLPConfig(resolution=3)
+    with pytest.raises(LatentkitError, match="d_norm='instance'"):
+        MLPConfig(d_norm="instance").validate()
+    with pytest.raises(LatentkitError, match="depth=0"):
+        MLPConfig(depth=0).validate()
+    with pytest.raises(LatentkitError, match="kind='vae'"):
+        model_config_from_dict({"kind": "vae"})
+    with pytest.raises(LatentkitError, match="unknown key 'hidden' for a dcgan model"):
+        model_config_from_dict({"kind": "dcgan", "hidden": 64})
+
+
+def test_the_pre_family_union_config_of_the_shipped_bundles_migrates_at_read_time():
+    doc = json.loads((Path(__file__).parents[1] / "pretrained" / "faces64" / "config.json").read_text())
+    assert {"data_dim", "hidden", "depth"} <= set(doc["model"])  # the old 14-field union, on disk
+    cfg = model_config_from_dict(doc["model"])
+    assert cfg == DCGANConfig(ngf=32, ndf=32) and "hidden" not in cfg.to_dict()
+
+
+def test_config_for_data_takes_shape_fields_from_the_data_and_refuses_contradictions():
+    assert config_for_data({"ngf": 8}, (1, 32, 32)) == DCGANConfig(resolution=32, channels=1, ngf=8)
+    assert config_for_data({"hidden": 16}, (2,)) == MLPConfig(hidden=16, data_dim=2)
+    with pytest.raises(LatentkitError, match=r"resolution=64 contradicts the data .*resolution 32"):
+        config_for_data({"resolution": 64}, (3, 32, 32))
+    with pytest.raises(
+        LatentkitError, match=r"ngf is an option of dcgan models; the data .* train mlp models"
+    ):
+        config_for_data({"ngf": 8}, (2,))
+    with pytest.raises(LatentkitError, match="kind=mlp cannot model the data"):
+        config_for_data({"kind": "mlp"}, (3, 32, 32))
+
+
+def test_every_model_option_is_a_train_flag():
+    from latentkit.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest for a in train._actions}
+    for cls in (DCGANConfig, MLPConfig):
+        for f in dataclasses.fields(cls):
+            assert f.metadata["shape"] or f.name in flags, f.name
 
 
 def test_config_dict_round_trip_and_missing_keys_take_defaults():
-    cfg = ModelConfig(kind="mlp", latent_dim=2, hidden=32, d_norm="spectral")
-    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    assert ModelConfig.from_dict({"resolution": 32}) == ModelConfig(resolution=32)
+    cfg = MLPConfig(latent_dim=2, hidden=32, d_norm="spectral")
+    assert model_config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert model_config_from_dict({"resolution": 32}) == DCGANConfig(resolution=32)
 
 
 def test_from_dict_rejects_unknown_key_and_wrong_type_naming_the_key():
     with pytest.raises(LatentkitError, match="'ngf_typo'"):
-        ModelConfig.from_dict({"ngf_typo": 3})
+        model_config_from_dict({"ngf_typo": 3})
     with pytest.raises(LatentkitError, match="latent_dim="):
-        ModelConfig.from_dict({"latent_dim": 1.5})
+        model_config_from_dict({"latent_dim": 1.5})
 
 
 # ---- DCGAN --------------------------------------------------------------------------------------
@@ -125,7 +172,7 @@ def test_first_layer_weight_is_the_projection_from_z():
 
 
 def test_dcgan_init_has_std_002_and_bn_scale_near_1():
-    G = Generator(ModelConfig(resolution=32, ngf=32, latent_dim=64))
+    G = Generator(DCGANConfig(resolution=32, ngf=32, latent_dim=64))
     w = G.first_layer_weight()
     assert abs(w.std().item() - 0.02) < 0.001
     bn = next(m for m in G.modules() if isinstance(m, nn.BatchNorm2d))
@@ -182,7 +229,7 @@ def test_channels_last_gives_the_same_outputs():
 
 @pytest.mark.parametrize("d_norm", ["none", "spectral", "batch", "layer"])
 def test_mlp_pair_shapes(d_norm):
-    cfg = ModelConfig(kind="mlp", latent_dim=3, data_dim=2, hidden=16, depth=2, d_norm=d_norm)
+    cfg = MLPConfig(latent_dim=3, data_dim=2, hidden=16, depth=2, d_norm=d_norm)
     G, D = build_generator(cfg), build_discriminator(cfg)
     assert isinstance(G, MLPGenerator) and isinstance(D, MLPDiscriminator)
     x = G(torch.randn(5, 3))
@@ -192,7 +239,7 @@ def test_mlp_pair_shapes(d_norm):
 
 
 def test_mlp_depth_counts_hidden_layers_and_spectral_wraps_all_linears():
-    cfg = ModelConfig(kind="mlp", latent_dim=3, hidden=8, depth=4, g_norm="none", d_norm="spectral")
+    cfg = MLPConfig(latent_dim=3, hidden=8, depth=4, g_norm="none", d_norm="spectral")
     assert sum(isinstance(m, nn.Linear) for m in MLPGenerator(cfg).modules()) == 5
     linears = [m for m in MLPDiscriminator(cfg).modules() if isinstance(m, nn.Linear)]
     assert len(linears) == 5 and all(hasattr(m, "parametrizations") for m in linears)
@@ -221,7 +268,7 @@ def test_bundle_round_trip_gives_identical_outputs(trained):
     assert not b.generator.training
     assert (b.config, b.name, b.meta) == (cfg, "tiny", {"dataset": "faces", "kimg": 1.5})
     doc = json.loads((path / "config.json").read_text())
-    assert (doc["format"], doc["version"], doc["model"]) == ("latentkit-bundle", 1, cfg.to_dict())
+    assert (doc["format"], doc["version"], doc["model"]) == ("latentkit-bundle", 2, cfg.to_dict())
 
 
 def test_bundle_sha256_is_of_the_file_bytes_and_stable_across_saves(trained, tmp_path):

@@ -32,15 +32,15 @@ def test_faces64_is_the_default_and_loads_by_name():
     assert "faces64" in list_pretrained() and pretrained_path() == FACES64
     b = latentkit.load_pretrained("faces64")
     assert b.name == "faces64" and b.config.resolution == 64 and not b.generator.training
-    from latentkit.app.commands import default_model
+    from latentkit.models.pretrained import default_pretrained_path
 
-    assert default_model() == FACES64
+    assert default_pretrained_path() == FACES64
 
 
 @pytest.fixture(scope="module")
 def shipped():
     from latentkit.latent.editor import Editor
-    from latentkit.metrics.features import load_feature_net
+    from latentkit.predictor import load_feature_net
 
     editor = Editor("faces64")
     predictor, _ = load_feature_net(FACES64 / "predictor")
@@ -62,7 +62,13 @@ def test_directions_cover_every_attribute_and_smile_is_accurate(shipped):
         assert dirs[name].meta["kind"] == "supervised"
     assert dirs["smile"].meta["validation"] >= 0.95 and dirs["age"].meta["validation"] >= 0.95
     assert dirs["glasses"].meta["validation"] >= 0.9  # 0.900: misses the 0.95 target (model card)
-    assert {"pca0", "sefa4", "age_given_glasses", "smile_given_age_glasses"} <= set(dirs)
+    assert dirs["age_hold_glasses"].meta == {
+        "kind": "held",
+        "base": "age",
+        "hold": ["glasses"],
+        "validation": 1.0,
+    }
+    assert {"pca0", "sefa4", "age_hold_glasses", "smile_hold_age_glasses"} <= set(dirs)
 
 
 def test_smile_edit_raises_predicted_smile_for_most_faces(shipped):
@@ -77,7 +83,7 @@ def test_glasses_rate_matches_the_data(shipped):
     from latentkit.data import load_dataset
     from latentkit.metrics.attributes import attribute_match
     from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.features import predict_attributes
+    from latentkit.predictor import predict_attributes
 
     editor, predictor = shipped
     fake = predict_attributes(predictor, generate(editor.bundle.generator, 500, seed=1))

@@ -19,7 +19,7 @@ import latentkit.provenance
 import latentkit.provenance.export as export_module
 from latentkit.errors import LatentkitError
 from latentkit.latent import sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image, init_keys, reproduce_image, verify_image
 from latentkit.provenance.keys import SigningIdentity, keys_dir
 from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, decode_latent, read_xmp
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module 
 
 def _bundle(path: Path, seed: int) -> Path:
     torch.manual_seed(seed)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(path, build_generator(cfg), cfg, name=f"tiny{seed}")
 
 
@@ -138,7 +138,7 @@ def test_export_with_users_own_chain_and_key(bundle_dir, tmp_path):
     identity = SigningIdentity.from_files(folder / "signer-chain.pem", folder / "signer-key.pem")
     result = export_image(load_bundle(bundle_dir), sample_latent(1, 16), tmp_path, "a.png", identity=identity)
     report = verify_image(result.path, trust=folder / "ca.pem")
-    assert report.verified and report.c2pa.signer == "Alice signer"
+    assert report.verified and re.fullmatch(r"Alice signer [0-9a-f]{8}", report.c2pa.signer)
     with pytest.raises(LatentkitError, match="does not match"):
         SigningIdentity.from_files(folder / "signer-chain.pem", folder / "ca-key.pem")
 

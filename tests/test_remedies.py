@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from latentkit.models import ModelConfig, build_discriminator, build_generator
+from latentkit.models import MLPConfig, build_discriminator, build_generator
 from latentkit.models.minibatch import MinibatchDiscrimination, MinibatchStdDev, pack
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.config import TrainConfig
@@ -55,14 +55,14 @@ def test_cutout_zeroes_a_quarter_of_the_image():
 
 
 def test_feature_matching_is_zero_for_the_same_batch():
-    D = build_discriminator(ModelConfig(kind="mlp", d_norm="none", hidden=16, depth=2))
+    D = build_discriminator(MLPConfig(d_norm="none", hidden=16, depth=2))
     x = torch.randn(32, 2)
     assert feature_matching_loss(D, x, x).item() == pytest.approx(0.0, abs=1e-10)
     assert feature_matching_loss(D, x, x + 3).item() > 0
 
 
 def test_unrolled_parameters_move_d_and_carry_gradient_to_g():
-    cfg = ModelConfig(kind="mlp", d_norm="none", g_norm="none", hidden=16, depth=2, latent_dim=4)
+    cfg = MLPConfig(d_norm="none", g_norm="none", hidden=16, depth=2, latent_dim=4)
     G, D = build_generator(cfg), build_discriminator(cfg)
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-2, betas=(0.5, 0.999))
     fake = G(torch.randn(16, 4))

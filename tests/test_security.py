@@ -21,7 +21,7 @@ from latentkit.app.widgets import MAX_UPLOAD_BYTES
 from latentkit.cli import build_parser, main
 from latentkit.errors import LatentkitError
 from latentkit.latent.sampling import sample_latent
-from latentkit.models import ModelConfig, build_generator, load_bundle, save_bundle
+from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image
 
 ROOT = Path(latentkit.__file__).resolve().parent
@@ -92,7 +92,7 @@ def test_editor_command_binds_localhost_without_a_share_link_by_default():
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(resolution=32, ngf=8, latent_dim=16)
+    cfg = DCGANConfig(resolution=32, ngf=8, latent_dim=16)
     return save_bundle(tmp_path_factory.mktemp("sec") / "tiny", build_generator(cfg), cfg, name="tiny")
 
 
@@ -198,3 +198,43 @@ def test_keys_init_writes_owner_only_private_keys_even_with_an_open_umask(tmp_pa
         "signer-chain.pem",
         "signer-key.pem",
     ]
+
+
+# --- (6) names from a downloaded model never become code ---------------------------------------------
+
+HOSTILE = "smile=0 --out x; touch PWNED; echo"
+
+
+def test_a_directions_file_with_a_hostile_name_is_refused_where_it_is_loaded(bundle_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from latentkit.latent.directions import Direction, save_directions
+
+    model = Path(shutil.copytree(bundle_dir, tmp_path / "model"))
+    b = load_bundle(model)
+    save_directions(b, {"smile": Direction("smile", np.eye(16)[0], 0.0, {})})
+    doc = json.loads((model / "directions.json").read_text())
+    doc["directions"][HOSTILE] = doc["directions"].pop("smile")
+    (model / "directions.json").write_text(json.dumps(doc))
+    out = tmp_path / "o"
+    code = main(["edit", "--model", str(model), "--seeds", "0", "--edit", "x=1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "direction name" in err and "directions.json" in err
+    assert not out.exists()
+
+
+def test_the_editor_recipe_quotes_every_name_so_the_shell_runs_only_latentkit():
+    import shlex
+
+    from latentkit.app.state import Snapshot, cli_command
+
+    snap = Snapshot(z=b"", seed=3, psi=1.0, source="seed 3", mode="relative", values=(), holds=(), anchors=())
+    text = cli_command("faces64", snap, {HOSTILE: 1.0}, [HOSTILE])
+    command = next(
+        line for line in text.splitlines() if line.startswith("latentkit edit --model faces64 --seeds")
+    )
+    words = shlex.split(command)
+    assert words[words.index("--edit") + 1] == f"{HOSTILE}=1"
+    assert words[words.index("--hold") + 1] == HOSTILE
+    assert ";" not in [w for w in words if w not in (f"{HOSTILE}=1", HOSTILE)]

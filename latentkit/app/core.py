@@ -89,7 +89,7 @@ class EditorApp:
         from latentkit.provenance import load_identity
 
         self.bundle = load_bundle(model)
-        if self.bundle.config.kind != "dcgan":
+        if not self.bundle.config.makes_images:
             raise LatentkitError(
                 f"{model}: model {self.bundle.name!r} makes 2-d points; the editor needs images"
             )

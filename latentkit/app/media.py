@@ -89,7 +89,7 @@ def edit_text(e: dict) -> str:
     """One manifest edit in words, 'smile +1.5 (relative, holding age)', whatever the file holds."""
     strength = e.get("strength")
     strength = f"{strength:+g}" if isinstance(strength, int | float) else str(strength)
-    held = e.get("conditioned_on")
+    held = e.get("hold", e.get("conditioned_on"))  # "conditioned_on": manifests from before "hold"
     held = f", holding {', '.join(map(str, held))}" if isinstance(held, list) and held else ""
     return f"{e['direction']} {strength} ({e.get('mode', '?')}{held})"
 

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from latentkit.errors import LatentkitError
+from latentkit.latent.directions import check_direction_name
 
 SLIDER_MAX = 3.0  # InterFaceGAN's editing range, in z units
 UI_MAX_SEED = 2**32 - 1  # browsers hold numbers as doubles: exact only up to 2**53, so stay well below
 FREE_SLOTS = 6  # custom directions one session can add as sliders
 HISTORY = 100  # undo steps kept
 GROUPS = {"attributes": "Attributes", "unsupervised": "Unsupervised (PCA / SeFa)", "custom": "Custom"}
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -238,9 +238,10 @@ def cli_command(
         base += f" --latent {latent}"
     else:
         base += f" --latent {shlex.quote(snap.source)}"
-    flags = "".join(f" --edit {n}={s:g}" for n, s in edits.items())
+    # Names were checked when loaded; quoting as well means no file can put code in the recipe.
+    flags = "".join(f" --edit {shlex.quote(f'{n}={s:g}')}" for n, s in edits.items())
     if held and edits:
-        flags += f" --conditional {','.join(held)}"
+        flags += f" --hold {shlex.quote(','.join(held))}"
     if edits and snap.mode != "relative":
         flags += f" --mode {snap.mode}"
     lines = [
@@ -258,10 +259,5 @@ def cli_command(
 
 
 def check_name(name: Any) -> str:
-    """A new direction's name: a letter, then up to 31 letters, digits, '_' or '-'."""
-    name = str(name or "").strip()
-    if not NAME_RE.fullmatch(name):
-        raise LatentkitError(
-            f"direction name {name!r}: start with a letter, then up to 31 letters, digits, _ or -"
-        )
-    return name
+    """A new direction's name from the text box (see `check_direction_name`)."""
+    return check_direction_name(str(name or "").strip())

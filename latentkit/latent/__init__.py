@@ -1,49 +1,56 @@
 """Latent-space tools: sampling, interpolation, directions (fitted and unsupervised), editing, inversion.
 
-Names are imported on first use (PEP 562), so `latentkit generate`, which only needs sampling,
-does not pay for scikit-learn.
+sampling.py     seeds -> z (`sample_latent`, `parse_seeds`)
+interpolate.py  lerp, slerp, truncation, keyframe paths
+finders.py      direction finders (scikit-learn estimators) and `hold_fixed`
+directions.py   direction records, their file, the fitting pipeline
+editor.py       `Editor`: edit, render and export latents of one model
+report.py       how clean each direction is (sweeps, grids, curves)
+inversion.py    project an image into the latent space
+encoder.py      a learned starting guess for inversion
+recipe.py       batch-edit recipes
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from latentkit.latent.directions import Direction, fit_directions, load_directions, save_directions
+from latentkit.latent.editor import Editor, load_latents, save_latents
+from latentkit.latent.finders import (
+    GANSpacePCA,
+    LogisticDirection,
+    RidgeDirection,
+    SeFa,
+    SVMDirection,
+    hold_fixed,
+)
+from latentkit.latent.interpolate import keyframe_path, lerp, slerp, truncate
+from latentkit.latent.inversion import Projection, project, project_image, save_projection
+from latentkit.latent.report import direction_report
+from latentkit.latent.sampling import parse_seeds, sample_latent
 
-_WHERE = {
-    "parse_seeds": "sampling",
-    "sample_latent": "sampling",
-    "keyframe_path": "interpolate",
-    "lerp": "interpolate",
-    "slerp": "interpolate",
-    "truncate": "interpolate",
-    "Direction": "directions",
-    "GANSpacePCA": "finders",
-    "LogisticDirection": "finders",
-    "RidgeDirection": "finders",
-    "SVMDirection": "finders",
-    "SeFa": "finders",
-    "condition": "finders",
-    "fit_directions": "directions",
-    "load_directions": "directions",
-    "save_directions": "directions",
-    "Editor": "editor",
-    "load_latents": "editor",
-    "save_latents": "editor",
-    "direction_report": "report",
-    "Projection": "inversion",
-    "project": "inversion",
-    "project_image": "inversion",
-    "save_projection": "inversion",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'latentkit.latent' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"latentkit.latent.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = [
+    "Direction",
+    "Editor",
+    "GANSpacePCA",
+    "LogisticDirection",
+    "Projection",
+    "RidgeDirection",
+    "SVMDirection",
+    "SeFa",
+    "direction_report",
+    "fit_directions",
+    "hold_fixed",
+    "keyframe_path",
+    "lerp",
+    "load_directions",
+    "load_latents",
+    "parse_seeds",
+    "project",
+    "project_image",
+    "sample_latent",
+    "save_directions",
+    "save_latents",
+    "save_projection",
+    "slerp",
+    "truncate",
+]

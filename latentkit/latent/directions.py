@@ -5,12 +5,16 @@ by `save_directions`, tied to the generator's weights by their SHA-256; `load_di
 a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeline: sample z, render
 in batches, score with the attribute predictor, fit each attribute with a finder from
 `latentkit.latent.finders` (re-exported here), and add unsupervised PCA / SeFa directions.
+`held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +29,15 @@ from latentkit.latent.finders import (
     RidgeDirection,
     SeFa,
     _LinearDirection,
-    condition,
+    hold_fixed,
     make_finder,
 )
 
 FORMAT = "latentkit-directions"
 VERSION = 1
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 DIRECTIONS_FILE = "directions.json"
+HELD = "held"  # the `kind` of a stored variant with other directions held fixed (`held_variant`)
 
 # --- direction records and directions.json -------------------------------------------------------
 
@@ -44,7 +50,8 @@ class Direction:
         name: e.g. "smile", "pca0", "sefa3".
         vector: (D,) float64 unit vector.
         intercept: distance(z) = z @ vector + intercept (0 for unsupervised directions).
-        meta: JSON-able record: kind ("supervised", "pca", "sefa"), method, validation, N, ...
+        meta: JSON-able record: kind ("supervised", "pca", "sefa", "held", "custom"), method,
+            validation, N, ...; held variants also name their "base" and the "hold" list.
     """
 
     name: str
@@ -64,27 +71,65 @@ def from_finder(name: str, finder: _LinearDirection, **meta: Any) -> Direction:
     return Direction(name, finder.direction_, float(finder.intercept_), meta)
 
 
-def conditional_variant(directions: dict[str, Direction], spec: str) -> Direction:
-    """A stored conditional direction from "base:cond1,cond2", named "base_given_cond1_cond2".
+def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str]) -> Direction:
+    """Direction `base` with the `hold` directions held fixed, stored as "base_hold_h1_h2".
 
-    Its vector is `condition(base, conds)` (unit, orthogonal to every condition); its intercept is
-    0, so absolute mode measures along the vector itself. The same edit as relative mode with
-    `conditional=[...]`, kept as a named slider (e.g. "age_given_glasses").
+    Its vector is `hold_fixed(base, hold)` (unit, orthogonal to every held direction); its intercept
+    is 0, so absolute mode measures along the vector itself. The same edit as
+    `Editor.edit(..., hold=[...])` in relative mode, kept as a named slider (e.g. "age_hold_glasses").
+    Meta: {"kind": "held", "base": base, "hold": [...], "validation": the base's}.
     """
+    d = get_direction(directions, base)
+    hold = list(hold)
+    if not hold:
+        raise LatentkitError(f"held variant of {base!r}: name at least one direction to hold fixed")
+    vector = hold_fixed(d.vector, [get_direction(directions, h).vector for h in hold])
+    meta = {"kind": HELD, "base": d.name, "hold": hold, "validation": d.meta.get("validation")}
+    return Direction(held_name(d.name, hold), vector, 0.0, meta)
+
+
+def held_name(base: str, hold: Sequence[str]) -> str:
+    """Name of `base` with `hold` fixed: ("age", ["smile", "glasses"]) -> "age_hold_smile_glasses"."""
+    return f"{base}_hold_{'_'.join(hold)}"
+
+
+def parse_held_variant(spec: str) -> tuple[str, list[str]]:
+    """'age:smile,glasses' -> ("age", ["smile", "glasses"]): a held variant to store, as the CLI writes it."""
     base, sep, rest = spec.partition(":")
-    conds = [c.strip() for c in rest.split(",") if c.strip()]
-    if not sep or not base.strip() or not conds:
-        raise LatentkitError(f"--conditional {spec!r}: expected BASE:COND[,COND...], e.g. age:glasses")
-    d = get_direction(directions, base.strip())
-    others = [get_direction(directions, c).vector for c in conds]
-    name = f"{d.name}_given_{'_'.join(conds)}"
+    hold = [h.strip() for h in rest.split(",") if h.strip()]
+    if not sep or not base.strip() or not hold:
+        raise LatentkitError(f"held variant {spec!r}: expected BASE:HOLD[,HOLD...], e.g. age:glasses")
+    return base.strip(), hold
+
+
+def conditional_variant(directions: dict[str, Direction], spec: str) -> Direction:
+    """Deprecated (removed next release): `held_variant`'s old record, "base_given_...", kind "conditional".
+
+    Kept unchanged for callers of the old name; `save_directions` stores its meta with the new keys.
+    """
+    warnings.warn("conditional_variant() is now held_variant()", DeprecationWarning, stacklevel=2)
+    try:
+        base, hold = parse_held_variant(spec)
+    except LatentkitError:
+        raise LatentkitError(
+            f"--conditional {spec!r}: expected BASE:COND[,COND...], e.g. age:glasses"
+        ) from None
+    d = held_variant(directions, base, hold)
     meta = {
         "kind": "conditional",
-        "base": d.name,
-        "conditioned_on": conds,
-        "validation": d.meta.get("validation"),
+        "base": d.meta["base"],
+        "conditioned_on": hold,
+        "validation": d.meta["validation"],
     }
-    return Direction(name, condition(d.vector, others), 0.0, meta)
+    return Direction(f"{base}_given_{'_'.join(hold)}", d.vector, 0.0, meta)
+
+
+def migrate_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with the pre-"hold" keys renamed: kind "conditional" -> "held", "conditioned_on" -> "hold"."""
+    out = {("hold" if k == "conditioned_on" else k): v for k, v in meta.items()}
+    if out.get("kind") == "conditional":
+        out["kind"] = HELD
+    return out
 
 
 def get_direction(directions: dict[str, Direction], name: str) -> Direction:
@@ -106,17 +151,17 @@ def save_directions(
     """Write `directions` to `path` (default <bundle>/directions.json), tied to the bundle's weights.
 
     With `merge`, directions already in the file for the same weights are kept unless replaced by
-    name; a file made for other weights is replaced whole (its vectors mean nothing for these).
+    name; a file made for other weights is replaced whole (its vectors mean nothing for these). A
+    file that exists but cannot be read as directions (malformed JSON, a bad entry, another kind of
+    file) is never replaced: that is a `LatentkitError` and nothing is written.
     """
     path = Path(path) if path is not None else directions_path(bundle)
     combined: dict[str, Direction] = {}
-    if merge and path.is_file():
-        try:
-            combined = load_directions(bundle, path)
-        except LatentkitError:
-            combined = {}
+    if merge and path.exists():
+        combined = _mergeable(bundle, path)
     combined.update(directions)
     for d in combined.values():
+        check_direction_name(d.name)
         _check_vector(d.name, np.asarray(d.vector), bundle.config.latent_dim, path)
     write_json(
         path,
@@ -126,7 +171,11 @@ def save_directions(
             "model": {"name": bundle.name, "weights_sha256": bundle.weights_sha256},
             "latent_dim": bundle.config.latent_dim,
             "directions": {
-                d.name: {"vector": [float(x) for x in d.vector], "intercept": float(d.intercept), **d.meta}
+                d.name: {
+                    "vector": [float(x) for x in d.vector],
+                    "intercept": float(d.intercept),
+                    **migrate_meta(d.meta),
+                }
                 for d in combined.values()
             },
         },
@@ -134,11 +183,25 @@ def save_directions(
     return path
 
 
+def _mergeable(bundle, path: Path) -> dict[str, Direction]:
+    """The directions of an existing file to merge into: none if it is for other weights; an error
+    if it cannot be read (so a typo in a hand-edited file never costs its other directions)."""
+    try:
+        doc = read_json(path)
+        model = doc.get("model") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+        if isinstance(model, dict) and model.get("weights_sha256") != bundle.weights_sha256:
+            return {}  # another model's directions: replaced whole
+        return load_directions(bundle, path)
+    except LatentkitError as e:
+        raise LatentkitError(f"{e}; it was left as it is and nothing was written") from None
+
+
 def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, Direction]:
     """Read `path` (default <bundle>/directions.json): name -> `Direction`.
 
     Raises `LatentkitError` naming the file when it is missing, malformed, made for another model
     (weights SHA-256 differs) or holds a vector of the wrong dimension, with NaN, or not unit-norm.
+    Files written before "hold" (kind "conditional", "conditioned_on") are read as kind "held", "hold".
     """
     path = Path(path) if path is not None else directions_path(bundle)
     if not path.is_file():
@@ -161,6 +224,7 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         raise LatentkitError(f"{path}: 'directions' must be an object of name -> direction")
     out = {}
     for name, entry in entries.items():
+        check_direction_name(name, f"{path}: direction name")
         if not isinstance(entry, dict) or not isinstance(entry.get("vector"), list):
             raise LatentkitError(f"{path}: direction {name!r} has no 'vector' list")
         try:
@@ -171,9 +235,20 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         _check_vector(name, vector, bundle.config.latent_dim, path)
         if not np.isfinite(intercept):
             raise LatentkitError(f"{path}: direction {name!r} has a non-finite intercept")
-        meta = {k: v for k, v in entry.items() if k not in ("vector", "intercept")}
+        meta = migrate_meta({k: v for k, v in entry.items() if k not in ("vector", "intercept")})
         out[name] = Direction(name, vector, intercept, meta)
     return out
+
+
+def check_direction_name(name: Any, where: str = "direction name") -> str:
+    """`name` if it is a valid direction name (a letter, then up to 63 letters, digits, _ or -), else a
+    `LatentkitError` naming `where`. Names reach file names, shell recipes and reports, so nothing
+    else (no '=', ',', spaces, quotes or control characters) is allowed."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise LatentkitError(
+            f"{where} {name!r}: must start with a letter, then up to 63 letters, digits, _ or -"
+        )
+    return name
 
 
 def _check_vector(name: str, vector: np.ndarray, dim: int, path: Path) -> None:
@@ -196,7 +271,7 @@ def draw_latents(n: int, dim: int, seed: int) -> np.ndarray:
 
 def check_predictor(bundle, predictor, attributes: list[str]) -> None:
     """Raise `LatentkitError` if the predictor cannot score `attributes` on the bundle's images."""
-    if bundle.config.kind != "dcgan":
+    if not bundle.config.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes {bundle.config.kind} points, not images")
     if predictor.channels != bundle.config.channels:
         raise LatentkitError(
@@ -313,7 +388,7 @@ def fit_directions(
                 predictor=predictor_meta or {},
             )
     if pca:
-        if bundle.config.kind != "dcgan":
+        if not bundle.config.makes_images:
             raise LatentkitError(f"model {bundle.name!r}: GANSpace directions need a DCGAN generator")
         zp = draw_latents(min(pca_samples, max(samples, 2 * pca)), dim, seed + 1)
         est = GANSpacePCA(pca, seed).fit(zp, first_block_activations(bundle.generator, zp))

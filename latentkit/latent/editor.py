@@ -2,14 +2,14 @@
 
     editor = Editor("runs/faces64")                       # a bundle (or run) folder, or a Bundle
     z = editor.sample(seed=3, psi=0.7)                    # (D,) float32
-    z2 = editor.edit(z, {"smile": 1.5, "age": -1.0}, conditional=["glasses"])
+    z2 = editor.edit(z, {"smile": 1.5, "age": -1.0}, hold=["glasses"])
     editor.export(z2, "out", "face.png", seed=3, edits=editor.edit_record({"smile": 1.5, ...}))
 
 Relative mode adds strength x unit direction: the signed distance to that attribute's boundary
 changes by `strength` (z units; a Gaussian z has norm ~sqrt(D), and -3..3 is InterFaceGAN's range).
 Absolute mode *sets* the signed distance to `strength`, as InterFaceGAN's `linear_interpolate`
-does, with 0 the fitted decision boundary. With `conditional`, each edit moves along its direction
-with the conditions' components removed (`directions.condition`), so their distances stay put.
+does, with 0 the fitted decision boundary. With `hold`, each edit moves along its direction with the
+held directions' components removed (`finders.hold_fixed`), so their distances stay put.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_bytes, write_json
-from latentkit.latent.directions import Direction, condition, get_direction, load_directions
+from latentkit.latent.directions import Direction, get_direction, hold_fixed, load_directions
 from latentkit.latent.interpolate import truncate
 from latentkit.latent.sampling import sample_latent
 
@@ -67,11 +67,14 @@ class Editor:
         """The latent of `seed` (as `latentkit generate` draws it), truncated by `psi`: (D,) float32."""
         return truncate(sample_latent(seed, self.latent_dim), psi)
 
-    def direction(self, name: str, conditional: Sequence[str] = ()) -> np.ndarray:
-        """Unit vector (D,) of direction `name`, orthogonal to the `conditional` directions."""
+    def direction(
+        self, name: str, hold: Sequence[str] = (), *, conditional: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Unit vector (D,) of direction `name`, orthogonal to the `hold` directions (other than `name`)."""
+        hold = _hold(hold, conditional)
         d = get_direction(self.directions, name)
-        others = [get_direction(self.directions, c).vector for c in conditional if c != name]
-        return condition(d.vector, others) if others else d.vector
+        held = [get_direction(self.directions, h).vector for h in hold if h != name]
+        return hold_fixed(d.vector, held) if held else d.vector
 
     def distance(self, z: np.ndarray, name: str) -> np.ndarray:
         """Signed distance of z (D,) or (N, D) to direction `name`'s boundary: () or (N,)."""
@@ -81,23 +84,28 @@ class Editor:
         self,
         z: np.ndarray,
         edits: Mapping[str, float],
-        conditional: Sequence[str] = (),
+        hold: Sequence[str] = (),
         mode: str = "relative",
+        *,
+        conditional: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Move z (D,) or (N, D) along the named directions; returns the same shape, float32.
 
-        relative: z + sum_i strength_i * n_i, n_i the (conditioned) unit direction.
+        hold: directions whose signed distances stay fixed (each edit direction loses its component
+            in their span); `conditional` is its deprecated old name.
+        relative: z + sum_i strength_i * n_i, n_i the unit direction (with `hold` held fixed).
         absolute: the z + sum_j a_j n_j whose signed distance to every edited boundary i equals
             strength_i, solved jointly, so setting smile and age together does not undo either.
         Strengths beyond +-10 warn (far outside where the generator has seen latents).
         """
+        hold = _hold(hold, conditional)
         if mode not in MODES:
             raise LatentkitError(f"edit mode {mode!r}: choose relative or absolute")
         z = check_latents(z, self.latent_dim, "latent")
         names, strengths = list(edits), np.array([_strength(n, s) for n, s in edits.items()])
         if not names:
             return z.copy()
-        moves = np.stack([self.direction(n, conditional) for n in names])  # (k, D)
+        moves = np.stack([self.direction(n, hold) for n in names])  # (k, D)
         if mode == "relative":
             alphas = np.broadcast_to(strengths, (*z.shape[:-1], len(names)))
         else:
@@ -114,9 +122,19 @@ class Editor:
         return (z + alphas @ moves).astype(np.float32)
 
     def edit_record(
-        self, edits: Mapping[str, float], conditional: Sequence[str] = (), mode: str = "relative"
+        self,
+        edits: Mapping[str, float],
+        hold: Sequence[str] = (),
+        mode: str = "relative",
+        *,
+        conditional: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The manifest's `edits` list for an `edit` call: one entry per direction."""
+        """The manifest's `edits` list for an `edit` call: one entry per direction.
+
+        Each entry: {"direction", "strength", "mode", "hold": the other held directions, "method"}.
+        (Manifests written before "hold" name that list "conditioned_on".)
+        """
+        hold = _hold(hold, conditional)
         record = []
         for name, strength in edits.items():
             d = get_direction(self.directions, name)
@@ -125,7 +143,7 @@ class Editor:
                     "direction": name,
                     "strength": float(strength),
                     "mode": mode,
-                    "conditioned_on": [c for c in conditional if c != name],
+                    "hold": [h for h in hold if h != name],
                     "method": d.meta.get("method", d.meta.get("kind")),
                 }
             )
@@ -145,6 +163,18 @@ class Editor:
         from latentkit.provenance.export import export_image
 
         return export_image(self.bundle, z, folder, name, **kwargs)
+
+
+def _hold(hold: Sequence[str], conditional: Sequence[str] | None) -> list[str]:
+    """The held directions, from `hold` or the deprecated `conditional=` keyword (one release)."""
+    if conditional is not None:
+        warnings.warn("the conditional= keyword is now hold=", DeprecationWarning, stacklevel=3)
+        if hold:
+            raise LatentkitError("pass hold=[...] or the old conditional=[...], not both")
+        hold = conditional
+    if isinstance(hold, str):
+        raise LatentkitError(f"hold={hold!r}: pass a list of direction names, e.g. hold=[{hold!r}]")
+    return list(hold)
 
 
 def _strength(name: str, value: Any) -> float:

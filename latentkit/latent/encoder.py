@@ -9,8 +9,8 @@ joins the random candidates that `latentkit.latent.inversion.project` scores, an
 closer. Measured on pretrained/faces32 (2,000 steps, held-out cosine 0.65; 20 held-out faces): mean
 PSNR 22.89 dB with it, 22.88 dB without; the best of 64 random starts is already as good a start.
 
-A saved encoder is a folder: config.json (architecture, the generator's weights SHA-256, training
-report) and weights.safetensors.
+A saved encoder is a weights folder (`latentkit.models.weights`): config.json (architecture, training
+report with the generator's weights SHA-256) and weights.safetensors.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from latentkit.errors import LatentkitError
-from latentkit.io import parse_tagged_json, read_bytes, write_bytes, write_json
+from latentkit.models import weights
 
 FORMAT = "latentkit-encoder"
-VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
+WEIGHTS_FILE = weights.WEIGHTS_FILE
+BUNDLE_FOLDER = "encoder"  # BUNDLE/encoder: the bundle's own encoder
+ARCHITECTURE = ("channels", "resolution", "latent_dim", "width")
 
 
 class Encoder(nn.Module):
@@ -80,7 +79,7 @@ def train_encoder(
     and last 10% of steps, and the mean cosine similarity of E(G(z)) and z on 256 held-out latents.
     """
     cfg = bundle.config
-    if cfg.kind != "dcgan":
+    if not cfg.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes 2-d points; an encoder needs images")
     gen = bundle.generator
     device = next(gen.parameters()).device
@@ -119,49 +118,38 @@ def train_encoder(
 
 
 def save_encoder(path: str | os.PathLike, enc: Encoder, report: dict[str, Any] | None = None) -> Path:
-    """Write weights.safetensors, then config.json, into folder `path`; returns the folder."""
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
-    write_bytes(path / WEIGHTS_FILE, safetensors.torch.save(tensors))
-    doc = {"format": FORMAT, "version": VERSION, "architecture": enc.architecture(), "report": report or {}}
-    write_json(path / CONFIG_FILE, doc)
-    return path
+    """Write `enc` as a weights folder at `path` (architecture, training report); returns the folder."""
+    doc = {"architecture": enc.architecture(), "report": report or {}}
+    return weights.save_weights(path, enc, FORMAT, doc, WEIGHTS_FILE)
 
 
 def load_encoder(path: str | os.PathLike, bundle=None) -> Encoder:
     """Load a folder written by `save_encoder` (eval mode); every defect is a `LatentkitError`.
 
-    With `bundle`, an encoder trained for other weights or another resolution is refused.
+    With `bundle`, an encoder trained for other weights or another model shape is refused.
     """
-    path = Path(path).expanduser()
-    doc = parse_tagged_json(read_bytes(path / CONFIG_FILE), path / CONFIG_FILE, FORMAT, VERSION, "encoder")
-    arch = doc.get("architecture")
-    keys = ("channels", "resolution", "latent_dim", "width")
-    if not isinstance(arch, dict) or not all(isinstance(arch.get(k), int) and arch[k] > 0 for k in keys):
-        raise LatentkitError(
-            f"{path / CONFIG_FILE}: 'architecture' needs positive integers {', '.join(keys)}"
-        )
-    if bundle is not None:
-        cfg = bundle.config
-        if (arch["channels"], arch["resolution"], arch["latent_dim"]) != (
-            cfg.channels,
-            cfg.resolution,
-            cfg.latent_dim,
+
+    def build(doc: dict[str, Any]) -> Encoder:
+        arch = doc.get("architecture")
+        if not isinstance(arch, dict) or not all(
+            isinstance(arch.get(k), int) and arch[k] > 0 for k in ARCHITECTURE
         ):
-            raise LatentkitError(f"{path}: encoder was trained for another model shape than {bundle.name!r}")
-        trained_for = (doc.get("report") or {}).get("model_weights_sha256")
-        if trained_for and trained_for != bundle.weights_sha256:
-            raise LatentkitError(
-                f"{path}: encoder was trained for other generator weights; retrain it with "
-                "`latentkit encoder train`"
-            )
-    enc = Encoder(**{k: arch[k] for k in keys})
-    try:
-        tensors = safetensors.torch.load(read_bytes(path / WEIGHTS_FILE))
-        enc.load_state_dict(tensors)
-    except LatentkitError:
-        raise
-    except Exception as e:  # safetensors' own errors, or missing / mis-shaped tensors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LatentkitError(f"{path / WEIGHTS_FILE}: not weights of this encoder ({first})") from None
-    return enc.eval()
+            raise LatentkitError(f"'architecture' needs positive integers {', '.join(ARCHITECTURE)}")
+        if bundle is not None:
+            _check_trained_for(bundle, arch, doc.get("report"))
+        return Encoder(**{k: arch[k] for k in ARCHITECTURE})
+
+    return weights.load_weights(path, FORMAT, build, WEIGHTS_FILE, "encoder").module
+
+
+def _check_trained_for(bundle, arch: dict[str, int], report: Any) -> None:
+    """Refuse an encoder trained for another model shape or other generator weights than `bundle`'s."""
+    cfg = bundle.config
+    trained_shape = (arch["channels"], arch["resolution"], arch["latent_dim"])
+    if trained_shape != (cfg.channels, cfg.resolution, cfg.latent_dim):
+        raise LatentkitError(f"encoder was trained for another model shape than {bundle.name!r}")
+    trained_for = report.get("model_weights_sha256") if isinstance(report, dict) else None
+    if trained_for and trained_for != bundle.weights_sha256:
+        raise LatentkitError(
+            "encoder was trained for other generator weights; retrain it with `latentkit encoder train`"
+        )

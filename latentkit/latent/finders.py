@@ -1,9 +1,11 @@
-"""Finding directions in z: supervised finders (scikit-learn estimator style), conditioning, and
-unsupervised finders for a DCGAN generator. `latentkit.latent.directions` turns their results into
-named, stored `Direction`s.
+"""Finding directions in z: supervised finders (scikit-learn estimators), holding directions fixed,
+and unsupervised finders for a DCGAN generator. `latentkit.latent.directions` turns their results
+into named, stored `Direction`s.
 
-Supervised finders: `__init__` stores hyper-parameters, `fit(z, scores)` returns self, and the
-learned state ends in `_`:
+Every finder is a `sklearn.base.BaseEstimator`: `__init__` only stores hyper-parameters, so `clone`,
+`get_params` / `set_params`, `GridSearchCV` and `Pipeline` work. Supervised finders take
+`fit(X, y)` with X the latents z (N, D) and y the attribute scores (N,), return self, and keep their
+learned state in names ending in `_`:
 
     direction_   (D,) float64 unit vector; moving z along it raises the attribute
     intercept_   float, so that  distance(z) = z @ direction_ + intercept_  is the signed distance
@@ -16,8 +18,9 @@ learned state ends in `_`:
 - `LogisticDirection`: logistic regression on all samples, labelled by a threshold (default: median).
 - `RidgeDirection`: ridge regression of the score on z, for continuous attributes.
 
-`condition(direction, others)` removes the projections onto other directions (InterFaceGAN's
-conditional manipulation).
+`hold_fixed(direction, held)` removes from a direction its projection onto the held directions, so
+moving along it leaves their distances unchanged (InterFaceGAN's conditional manipulation,
+`project_boundary`).
 
 Unsupervised, for a DCGAN generator:
 - `GANSpacePCA`: PCA of the first block's activations, regressed back to z (Härkönen et al. 2020).
@@ -26,10 +29,12 @@ Unsupervised, for a DCGAN generator:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score
@@ -67,7 +72,7 @@ def _unit(w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
     return w / norm, b / norm
 
 
-class _LinearDirection:
+class _LinearDirection(BaseEstimator):
     """Shared learned state and `distance` of the three supervised finders."""
 
     direction_: np.ndarray
@@ -116,13 +121,9 @@ class SVMDirection(_LinearDirection):
     def method(self) -> str:
         return "svm" if self.solver == "linearsvc" else "svc"
 
-    def get_params(self) -> dict[str, Any]:
-        keys = ("ratio", "val_fraction", "solver", "C", "seed")
-        return {k: getattr(self, k) for k in keys}
-
-    def fit(self, z: np.ndarray, scores: np.ndarray) -> SVMDirection:
-        """z: (N, D), scores: (N,) -> self, with direction_ pointing from low to high scores."""
-        z, scores = _check_xy(z, scores)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SVMDirection:
+        """X: z (N, D), y: scores (N,) -> self, with direction_ pointing from low to high scores."""
+        z, scores = _check_xy(X, y)
         if self.solver not in ("linearsvc", "svc"):
             raise LatentkitError(f"SVMDirection: solver {self.solver!r} is not 'linearsvc' or 'svc'")
         k = int(len(z) * self.ratio)
@@ -144,9 +145,9 @@ class SVMDirection(_LinearDirection):
         self.metric_, self.n_samples_, self.n_fit_ = "accuracy", len(z), len(train)
         return self
 
-    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
-        """Accuracy of the boundary on the top/bottom `ratio` of (z, scores)."""
-        z, scores = _check_xy(z, scores)
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of the boundary on the top and bottom `ratio` (>= 1 each) of X: z (N, D) ranked by y."""
+        z, scores = _check_xy(X, y)
         k = max(1, int(len(z) * self.ratio))
         order = np.argsort(scores, kind="stable")
         d = self.distance(z)
@@ -170,15 +171,12 @@ class LogisticDirection(_LinearDirection):
     ) -> None:
         self.threshold, self.val_fraction, self.C, self.seed = threshold, val_fraction, C, seed
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("threshold", "val_fraction", "C", "seed")}
-
     def _labels(self, scores: np.ndarray) -> np.ndarray:
         return (scores > self.threshold_).astype(np.float64)
 
-    def fit(self, z: np.ndarray, scores: np.ndarray) -> LogisticDirection:
-        """z: (N, D), scores: (N,) -> self."""
-        z, scores = _check_xy(z, scores)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticDirection:
+        """X: z (N, D), y: scores (N,) -> self."""
+        z, scores = _check_xy(X, y)
         self.threshold_ = float(np.median(scores)) if self.threshold is None else float(self.threshold)
         labels = self._labels(scores)
         train, val = _split(len(z), self.val_fraction, np.random.default_rng(self.seed))
@@ -190,9 +188,9 @@ class LogisticDirection(_LinearDirection):
         self.metric_, self.n_samples_, self.n_fit_ = "accuracy", len(z), len(train)
         return self
 
-    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
-        """Accuracy of `distance(z) > 0` against `scores > threshold_`."""
-        z, scores = _check_xy(z, scores)
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of `distance(X) > 0` against `y > threshold_` (X: z (N, D), y: scores (N,))."""
+        z, scores = _check_xy(X, y)
         return float(np.mean((self.distance(z) > 0) == (self._labels(scores) > 0)))
 
 
@@ -208,12 +206,9 @@ class RidgeDirection(_LinearDirection):
     def __init__(self, alpha: float = 1.0, val_fraction: float = 0.3, seed: int = 0) -> None:
         self.alpha, self.val_fraction, self.seed = alpha, val_fraction, seed
 
-    def get_params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "val_fraction": self.val_fraction, "seed": self.seed}
-
-    def fit(self, z: np.ndarray, scores: np.ndarray) -> RidgeDirection:
-        """z: (N, D), scores: (N,) -> self."""
-        z, scores = _check_xy(z, scores)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RidgeDirection:
+        """X: z (N, D), y: scores (N,) -> self."""
+        z, scores = _check_xy(X, y)
         train, val = _split(len(z), self.val_fraction, np.random.default_rng(self.seed))
         reg = Ridge(alpha=self.alpha).fit(z[train], scores[train])
         self.center_ = float(scores[train].mean())
@@ -223,13 +218,13 @@ class RidgeDirection(_LinearDirection):
         self.metric_, self.n_samples_, self.n_fit_ = "r2", len(z), len(train)
         return self
 
-    def predict(self, z: np.ndarray) -> np.ndarray:
-        """Predicted score of z (N, D) -> (N,)."""
-        return self.center_ + self.slope_ * self.distance(z)
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted score of X: z (N, D) -> (N,)."""
+        return self.center_ + self.slope_ * self.distance(X)
 
-    def score(self, z: np.ndarray, scores: np.ndarray) -> float:
-        """R^2 of the predicted scores."""
-        z, scores = _check_xy(z, scores)
+    def score(self, X: np.ndarray, y: np.ndarray) -> float:
+        """R^2 of the predicted scores of X: z (N, D) against y: scores (N,)."""
+        z, scores = _check_xy(X, y)
         return float(r2_score(scores, self.predict(z)))
 
 
@@ -244,18 +239,18 @@ def make_finder(method: str, ratio: float = 0.02, seed: int = 0) -> _LinearDirec
     raise LatentkitError(f"direction method {method!r}: choose one of {', '.join(METHODS)}")
 
 
-# --- conditioning --------------------------------------------------------------------------------
+# --- holding directions fixed -------------------------------------------------------------------
 
 
-def condition(direction: np.ndarray, others: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """Remove from `direction` (D,) its component in the span of `others` (K, D); return it unit-norm.
+def hold_fixed(direction: np.ndarray, held: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Remove from `direction` (D,) its component in the span of `held` (K, D); return it unit-norm.
 
-    Moving along the result leaves every `others` distance unchanged (InterFaceGAN's conditional
-    manipulation). One or two conditions use InterFaceGAN's closed form (`project_boundary`), more
-    use least squares; all compute the same orthogonal projection.
+    Moving along the result leaves every held direction's distance unchanged (InterFaceGAN's
+    conditional manipulation). One or two held directions use InterFaceGAN's closed form
+    (`project_boundary`), more use least squares; all compute the same orthogonal projection.
     """
     n = np.asarray(direction, dtype=np.float64)
-    c = np.asarray(others, dtype=np.float64).reshape(-1, len(n))
+    c = np.asarray(held, dtype=np.float64).reshape(-1, len(n))
     c = c / np.linalg.norm(c, axis=1, keepdims=True)
     if len(c) == 0:
         return n / np.linalg.norm(n)
@@ -269,8 +264,14 @@ def condition(direction: np.ndarray, others: np.ndarray | list[np.ndarray]) -> n
         r = n - c.T @ coef
     norm = np.linalg.norm(r)
     if norm < 1e-6 * np.linalg.norm(n):
-        raise LatentkitError("condition: the direction lies in the span of its conditions; nothing is left")
+        raise LatentkitError("hold: the direction lies in the span of the held directions; nothing is left")
     return r / norm
+
+
+def condition(direction: np.ndarray, others: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Deprecated name of `hold_fixed` (removed in the next release)."""
+    warnings.warn("condition() is now hold_fixed()", DeprecationWarning, stacklevel=2)
+    return hold_fixed(direction, others)
 
 
 # --- unsupervised finders ------------------------------------------------------------------------
@@ -282,20 +283,21 @@ def _sign_fix(components: np.ndarray) -> np.ndarray:
     return components * np.sign(components[np.arange(len(components)), idx])[:, None]
 
 
-class GANSpacePCA:
+class GANSpacePCA(BaseEstimator):
     """GANSpace: PCA of generator activations, each component mapped back to a direction in z.
 
-    `fit(z, activations)`: PCA on activations (N, F); the PCA coordinates (N, k) are regressed onto
-    z (N, D) by least squares, z ~ coords @ B, and the rows of B, normalised, are the directions.
+    `fit(X, y)`, X the latents z (N, D) and y their activations (N, F...): PCA on the activations;
+    the PCA coordinates (N, k) are regressed onto z by least squares, z ~ coords @ B, and the rows
+    of B, normalised, are the directions.
     Learned: `components_` (k, D) unit rows, `explained_variance_ratio_` (k,).
     """
 
     def __init__(self, n_components: int = 10, seed: int = 0) -> None:
         self.n_components, self.seed = n_components, seed
 
-    def fit(self, z: np.ndarray, activations: np.ndarray) -> GANSpacePCA:
-        z = np.asarray(z, dtype=np.float64)
-        acts = np.asarray(activations, dtype=np.float64).reshape(len(z), -1)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GANSpacePCA:
+        z = np.asarray(X, dtype=np.float64)
+        acts = np.asarray(y, dtype=np.float64).reshape(len(z), -1)
         k = min(self.n_components, z.shape[1], len(z) - 1, acts.shape[1])
         pca = PCA(n_components=k, random_state=self.seed).fit(acts)
         coords = pca.transform(acts)
@@ -305,18 +307,18 @@ class GANSpacePCA:
         return self
 
 
-class SeFa:
+class SeFa(BaseEstimator):
     """SeFa: the top eigenvectors of A^T A for the first layer's linear map A (F, D).
 
-    `fit(weight)` takes the DCGAN projection weight (latent_dim, C0, 4, 4), A = weight.flatten(1).T.
+    `fit(X)` takes X, the DCGAN projection weight (latent_dim, C0, 4, 4); A = X.flatten(1).T.
     Learned: `components_` (k, D) unit rows, `eigenvalues_` (k,), largest first.
     """
 
     def __init__(self, n_components: int = 10) -> None:
         self.n_components = n_components
 
-    def fit(self, weight: np.ndarray | torch.Tensor) -> SeFa:
-        w = torch.as_tensor(weight).detach().double().cpu().numpy()
+    def fit(self, X: np.ndarray | torch.Tensor, y: None = None) -> SeFa:
+        w = torch.as_tensor(X).detach().double().cpu().numpy()
         a = w.reshape(w.shape[0], -1).T  # (F, D): every 4x4 output position is linear in z
         values, vectors = np.linalg.eigh(a.T @ a)  # ascending
         k = min(self.n_components, len(values))

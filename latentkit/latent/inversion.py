@@ -58,20 +58,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 # --- the loss ------------------------------------------------------------------------------------
 
 
-def block_features(net, x: torch.Tensor) -> list[torch.Tensor]:
-    """Each stride-2 block's output of a `FeatureNet` for x (N, C, H, W), unit-normalised per pixel."""
-    x = net._prepare(x)
-    taps = []
-    for i, module in enumerate(net.body):
-        x = module(x)
-        if i % 6 == 5:  # the ReLU closing each six-module block (see features._block)
-            taps.append(x / (x.norm(dim=1, keepdim=True) + 1e-8))
-    return taps
+def unit_block_features(net, x: torch.Tensor) -> list[torch.Tensor]:
+    """`FeatureNet.block_features` of x (N, C, H, W), each block unit-normalised per pixel (over channels)."""
+    return [t / (t.norm(dim=1, keepdim=True) + 1e-8) for t in net.block_features(x)]
 
 
 def perceptual_distance(net, x: torch.Tensor, target_taps: list[torch.Tensor]) -> torch.Tensor:
     """(N,) mean over blocks of the per-pixel squared distance of unit-normalised activations."""
-    taps = block_features(net, x)
+    taps = unit_block_features(net, x)
     per_block = [((a - b) ** 2).sum(dim=1).mean(dim=(1, 2)) for a, b in zip(taps, target_taps, strict=True)]
     return torch.stack(per_block).mean(dim=0)
 
@@ -94,7 +88,7 @@ class ProjectionLoss:
         self.use_net = self.net is not None and self.perceptual > 0
         if self.use_net:
             with torch.no_grad():
-                self.taps = block_features(self.net, self.target)
+                self.taps = unit_block_features(self.net, self.target)
 
     def __call__(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         loss = ((x - self.target) ** 2).mean(dim=(1, 2, 3))
@@ -207,7 +201,7 @@ def project(
         progress: called as progress(step, steps) after each step (e.g. a tqdm or gradio bar), or None.
     """
     cfg = bundle.config
-    if cfg.kind != "dcgan":
+    if not cfg.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes 2-d points, not images; projection needs images")
     if steps < 1 or restarts < 1 or candidates < 1:
         raise LatentkitError(f"projection: steps, restarts and candidates must be >= 1 (got {steps}, "
@@ -302,15 +296,18 @@ def _optimise(
 def bundle_helpers(bundle, predictor=None, encoder=None) -> tuple[Any, Any]:
     """(feature net, encoder) for projecting into `bundle`.
 
-    Each is loaded from the given folder, else from BUNDLE/predictor and BUNDLE/encoder when those
-    exist, else None (the projection then uses pixels only / random starts only).
+    Each is loaded from the given folder, else is the bundle's own (`bundle_predictor`, BUNDLE/encoder)
+    when it ships one, else None (the projection then uses pixels only / random starts only).
     """
-    from latentkit.latent.encoder import load_encoder
-    from latentkit.metrics.features import load_feature_net
+    from latentkit.latent.encoder import BUNDLE_FOLDER, load_encoder
+    from latentkit.predictor import bundle_predictor, load_feature_net
 
-    predictor = predictor or (bundle.path / "predictor" if (bundle.path / "predictor").is_dir() else None)
-    encoder = encoder or (bundle.path / "encoder" if (bundle.path / "encoder").is_dir() else None)
-    net = load_feature_net(predictor)[0] if predictor else None
+    if predictor:
+        net = load_feature_net(predictor)[0]
+    else:
+        own = bundle_predictor(bundle)
+        net = own[0] if own else None
+    encoder = encoder or (bundle.path / BUNDLE_FOLDER if (bundle.path / BUNDLE_FOLDER).is_dir() else None)
     return net, load_encoder(encoder, bundle) if encoder else None
 
 

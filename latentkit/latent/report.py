@@ -9,7 +9,8 @@ rendered and scored by the predictor (binary attributes as probabilities, contin
 - monotonicity: share of samples whose target score never decreases along the sweep by more than
   5% of the target's std over the unedited samples (the predictor's own jitter);
 - entanglement matrix: rows = fitted attribute directions, columns = attributes, normalised slopes;
-  once with the plain directions and once conditioned on every other fitted attribute;
+  once with the plain directions ("plain") and once with every other fitted attribute held fixed
+  ("held");
 - mean absolute change: per attribute, the mean over samples of |score(end) - score(unedited)| at
   both ends of the sweep, in stds. It catches attributes that move differently per sample (a hue
   that shifts one way for some faces and the other way for others), which the mean slope misses;
@@ -36,7 +37,7 @@ import torch
 
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes, write_json
-from latentkit.latent.directions import check_predictor, score_latents
+from latentkit.latent.directions import HELD, check_predictor, held_name, score_latents
 from latentkit.latent.editor import Editor
 
 MONOTONE_TOL = 0.05  # in stds of the unedited scores: smaller dips are predictor jitter, not reversals
@@ -103,18 +104,18 @@ def edit_effect(
     predictor,
     name: str,
     strength: float,
-    conditional: list[str] | tuple[str, ...] = (),
+    hold: list[str] | tuple[str, ...] = (),
     samples: int = 500,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Edit seeds seed..seed+samples-1 by `strength` along `name` (conditioned) and score both sides.
+    """Edit seeds seed..seed+samples-1 by `strength` along `name` (`hold` held fixed), score both sides.
 
     Returns {"raised_fraction": share of samples whose `name` score rose (or fell, for a negative
     strength), "mean_change": mean change of that score (label units; probabilities for binary
     attributes), "mean_abs_change": attribute -> mean |change| (label units)}.
     """
     z = np.stack([editor.sample(s) for s in range(seed, seed + samples)])
-    edited = editor.edit(z, {name: strength}, conditional=list(conditional))
+    edited = editor.edit(z, {name: strength}, hold=list(hold))
     before, _ = score_latents(editor.bundle, predictor, z, binary_as="probability")
     after, _ = score_latents(editor.bundle, predictor, edited, binary_as="probability")
     if name not in before:
@@ -124,7 +125,7 @@ def edit_effect(
     return {
         "direction": name,
         "strength": float(strength),
-        "conditioned_on": list(conditional),
+        "hold": list(hold),
         "samples": samples,
         "raised_fraction": float(moved.mean()),
         "mean_change": float(change[name].mean()),
@@ -192,8 +193,8 @@ def direction_report(
 ) -> dict[str, Any]:
     """Sweep every direction in `names` (default: all) on seeds 0..samples-1; write DIR; return the JSON.
 
-    Fitted attribute directions are also swept conditioned on every other fitted attribute the
-    predictor scores, named "age|glasses,smile".
+    Fitted attribute directions are also swept with every other fitted attribute the predictor
+    scores held fixed, labelled as that stored variant would be named ("age_hold_glasses_smile").
     """
     from tqdm.auto import tqdm
 
@@ -215,30 +216,31 @@ def direction_report(
     pairs = np.random.default_rng(0).permutation(samples)
     spread = float(np.linalg.norm(base_feats - base_feats[pairs], axis=1)[pairs != np.arange(samples)].mean())
 
-    jobs = []  # (label, vector, target, conditioned_on)
+    jobs = {}  # label -> (direction, vector, target, hold)
     for name in names:
         meta = directions[name].meta if name in directions else {}
-        parent = meta.get("base") if meta.get("kind") == "conditional" else None
+        parent = meta.get("base") if meta.get("kind") == HELD else None
         target = name if name in fitted else (parent if parent in attributes else None)
-        jobs.append((name, editor.direction(name), target, []))
+        jobs.setdefault(name, (name, editor.direction(name), target, []))
         others = [o for o in fitted if o != name]
-        if name in fitted and others:
-            jobs.append((f"{name}|{','.join(others)}", editor.direction(name, others), target, others))
+        if name in fitted and others:  # a stored variant of the same name sweeps the same vector
+            jobs[held_name(name, others)] = (name, editor.direction(name, others), target, others)
     # The yardstick: how much does any unit direction move things? (a 3-unit step is ~27% of |z|)
     rand = np.random.default_rng(0).standard_normal(editor.latent_dim)
-    jobs.append(("random", rand / np.linalg.norm(rand), None, []))
+    jobs["random"] = ("random", rand / np.linalg.norm(rand), None, [])
 
     results: dict[str, Any] = {}
-    for label, vector, target, others in tqdm(jobs, desc="directions", disable=not progress, unit="dir"):
+    for label, (name, vector, target, hold) in tqdm(
+        jobs.items(), desc="directions", disable=not progress, unit="dir"
+    ):
         scores, feats = sweep(editor, predictor, z, vector, strengths, batch)
         r = summarise(scores, feats, strengths, base, base_feats, spread, target)
-        name = label.split("|")[0]
-        grid = f"grid_{label.replace('|', '_given_').replace(',', '_')}.png"
+        grid = f"grid_{label}.png"
         _grid(editor, z[:grid_rows], vector, strengths, out / grid)
         meta = directions[name].meta if name in directions else {"kind": "baseline"}
         results[label] = {
             "direction": name,
-            "conditioned_on": others,
+            "hold": hold,
             "kind": meta.get("kind"),
             "method": meta.get("method"),
             "validation": meta.get("validation"),
@@ -250,10 +252,10 @@ def direction_report(
         }
     _plot(results, attributes, out / "responses.png")
 
-    def matrix(conditioned: bool) -> dict[str, dict[str, float]]:
+    def matrix(held: bool) -> dict[str, dict[str, float]]:
         rows = {}
         for r in results.values():
-            if r.get("target") and bool(r["conditioned_on"]) == conditioned:
+            if r.get("target") and bool(r["hold"]) == held:
                 rows[r["direction"]] = {a: round(r["normalised_slope"][a], 4) for a in attributes}
         return rows
 
@@ -264,7 +266,7 @@ def direction_report(
         "strengths": strengths.tolist(),
         "attributes": attributes,
         "identity_spread": spread,
-        "entanglement": {"plain": matrix(False), "conditioned": matrix(True)},
+        "entanglement": {"plain": matrix(False), "held": matrix(True)},
         "directions": results,
         "figures": {"responses": "responses.png", **{k: r["grid"] for k, r in results.items()}},
     }
@@ -298,7 +300,7 @@ def format_markdown(report: dict[str, Any]) -> str:
         effect = f"{side} {change[side]:.2f}" if side else "-"
         method = r["method"] or r["kind"]
         lines.append(f"| {label} | {method} | {val} | {slope} | {mono} | {drift:.2f} | {effect} |")
-    for key in ("plain", "conditioned"):
+    for key in ("plain", "held"):
         rows = report["entanglement"][key]
         if not rows:
             continue

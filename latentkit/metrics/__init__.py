@@ -1,6 +1,7 @@
 """Sample-quality metrics on features, pluggable by name (like stylegan2-ada's `metric_main`).
 
-    feats_real = extract_features(net, real_images)      # net: a trained FeatureNet
+    from latentkit.predictor import extract_features     # net: a trained FeatureNet
+    feats_real = extract_features(net, real_images)
     feats_fake = extract_features(net, generated_images)
     compute_metrics(["fid", "kid", "pr", "dc"], feats_real, feats_fake)
     real_floor(feats_real, ["fid", "kid"])               # what "as good as real data" scores
@@ -17,15 +18,6 @@ import numpy as np
 import torch
 
 from latentkit.errors import LatentkitError
-from latentkit.metrics.features import (
-    FeatureNet,
-    extract_features,
-    load_feature_net,
-    predict_attributes,
-    predict_channels,
-    save_feature_net,
-    train_feature_net,
-)
 from latentkit.metrics.fid import feature_stats, fid, frechet_distance, kid
 from latentkit.metrics.knn import density_coverage, precision_recall
 from latentkit.metrics.modes import mode_metrics, stacked_mode_ids, stacked_mode_metrics
@@ -77,22 +69,15 @@ def real_floor(real_feats: Features, names: Sequence[str], seed: int = 0) -> dic
 
 __all__ = [
     "METRICS",
-    "FeatureNet",
     "compute_metrics",
     "density_coverage",
-    "extract_features",
     "feature_stats",
     "fid",
     "frechet_distance",
     "kid",
-    "load_feature_net",
     "mode_metrics",
     "precision_recall",
-    "predict_attributes",
-    "predict_channels",
     "real_floor",
-    "save_feature_net",
     "stacked_mode_ids",
     "stacked_mode_metrics",
-    "train_feature_net",
 ]

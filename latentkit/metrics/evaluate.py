@@ -19,9 +19,9 @@ from torch import nn
 from latentkit.data import Dataset
 from latentkit.errors import LatentkitError
 from latentkit.metrics import METRICS, compute_metrics
-from latentkit.metrics.features import FeatureNet, extract_features
 from latentkit.metrics.modes import mode_metrics
 from latentkit.pixels import to_uint8
+from latentkit.predictor import FeatureNet, extract_features
 
 MIN_SAMPLES = 20  # k-NN metrics need several neighbours per point; FID needs a covariance
 

@@ -21,7 +21,7 @@ import torch
 
 from latentkit.data.mixtures import assign_modes, mixture_means, mixture_std
 from latentkit.errors import LatentkitError
-from latentkit.metrics.features import FeatureNet, predict_channels
+from latentkit.predictor import FeatureNet, predict_channels
 
 STACKED_MODES = 1000
 

@@ -1,7 +1,8 @@
 """Networks and the model bundle.
 
-`build_generator(cfg)` and `build_discriminator(cfg)` are the one place that turns a `ModelConfig`
-into modules; training, loading a bundle and the app all go through them.
+`build_generator(cfg)` and `build_discriminator(cfg)` are the one place that turns a family's config
+(`DCGANConfig`, `MLPConfig`) into modules; training, loading a bundle and the app all go through
+them. A new family is a config dataclass in config.py plus its pair registered in `NETWORKS`.
 """
 
 from __future__ import annotations
@@ -9,27 +10,35 @@ from __future__ import annotations
 from torch import nn
 
 from latentkit.models.bundle import Bundle, load_bundle, resolve_bundle_path, save_bundle
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import DCGANConfig, MLPConfig, ModelConfig, model_config_from_dict
 from latentkit.models.dcgan import Discriminator, Generator, init_weights
 from latentkit.models.mlp import MLPDiscriminator, MLPGenerator
 
+# kind -> (generator class, discriminator class)
+NETWORKS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    DCGANConfig.kind: (Generator, Discriminator),
+    MLPConfig.kind: (MLPGenerator, MLPDiscriminator),
+}
+
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    """A freshly initialised generator for a validated `cfg` (DCGAN or MLP by `cfg.kind`)."""
+    """A freshly initialised generator for a validated `cfg` (its family by `cfg.kind`)."""
     cfg.validate()
-    return Generator(cfg) if cfg.kind == "dcgan" else MLPGenerator(cfg)
+    return NETWORKS[cfg.kind][0](cfg)
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised discriminator for a validated `cfg`; it returns raw logits (N,)."""
     cfg.validate()
-    return Discriminator(cfg) if cfg.kind == "dcgan" else MLPDiscriminator(cfg)
+    return NETWORKS[cfg.kind][1](cfg)
 
 
 __all__ = [
     "Bundle",
+    "DCGANConfig",
     "Discriminator",
     "Generator",
+    "MLPConfig",
     "MLPDiscriminator",
     "MLPGenerator",
     "ModelConfig",
@@ -37,6 +46,7 @@ __all__ = [
     "build_generator",
     "init_weights",
     "load_bundle",
+    "model_config_from_dict",
     "resolve_bundle_path",
     "save_bundle",
 ]

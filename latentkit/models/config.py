@@ -1,65 +1,51 @@
-"""The one description of a network pair: a plain dataclass, saved as JSON inside every bundle.
+"""One config per model family: a plain dataclass of exactly the fields its networks read.
 
-`ModelConfig` only stores hyper-parameters; `latentkit.models.build_generator(cfg)` and
-`build_discriminator(cfg)` turn it into modules. Fields that do not apply to the chosen `kind`
-(e.g. `hidden` for a DCGAN) are kept but ignored, so one dataclass serves both families.
+    DCGANConfig   images, `latentkit.models.dcgan`         kind "dcgan"
+    MLPConfig     points (the 2D toys), `latentkit.models.mlp`   kind "mlp"
+
+A config only stores hyper-parameters; `latentkit.models.build_generator(cfg)` and
+`build_discriminator(cfg)` turn it into modules. `cfg.to_dict()` is `{"kind": ..., **fields}`, saved
+inside every bundle and checkpoint, and `model_config_from_dict` reads it back (and migrates the
+single 14-field config written before families existed). `config_for_data` is the one place the
+shape fields (resolution and channels, or data_dim) are taken from the data. Help text and choices
+live in each field's metadata, so the command line derives its flags from them (`cli_options`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from latentkit.errors import LatentkitError
 
-KINDS = ("dcgan", "mlp")
 G_NORMS = ("batch", "none")
 D_NORMS = ("batch", "none", "spectral", "layer", "instance")
+MLP_D_NORMS = ("batch", "none", "spectral", "layer")
 UPSAMPLES = ("transpose", "resize")
 MINIBATCH = ("none", "stddev", "discrimination")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
 MAX_SIZE = 16_384  # cap on widths, depths and counts: far above any real model, far below an OOM
 
 
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise LatentkitError(f"model config: {name}={value!r} is not one of {', '.join(choices)}")
+
+
+def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, shape: bool = False) -> Any:
+    """A config field with its help, its choices (str fields) and whether the data decide it (shape)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "shape": shape})
+
+
 @dataclass
-class ModelConfig:
-    """Hyper-parameters of a generator/discriminator pair.
+class _PairConfig:
+    """Fields and behaviour shared by every family; not a family itself."""
 
-    Attributes:
-        kind: "dcgan" (images) or "mlp" (points, e.g. 2D toy mixtures).
-        resolution: dcgan image side in pixels, a power of two in [32, 256].
-        channels: dcgan image channels (1 grey, 3 RGB).
-        latent_dim: size of z.
-        ngf, ndf: dcgan base widths of G and D; the widest stage is 8x this.
-        g_norm: normalisation in G's hidden layers, "batch" or "none".
-        d_norm: normalisation in D: "batch", "none", "spectral", "layer" (GroupNorm with one group)
-            or "instance" (dcgan only). Batch norm is invalid with a gradient penalty.
-        upsample: dcgan G upsampling, "transpose" (4x4 stride-2 transposed conv) or "resize"
-            (nearest 2x + 3x3 conv, which avoids checkerboard artefacts; Odena et al. 2016).
-        data_dim: mlp sample size (2 for the toy mixtures).
-        hidden, depth: mlp hidden width and number of hidden layers.
-        pack: PacGAN packing, D judges this many samples at once (1 = off).
-        minibatch: a batch-level layer before D's head: "none", "stddev" (minibatch standard
-            deviation) or "discrimination" (Salimans et al.'s minibatch discrimination).
-    """
+    kind: ClassVar[str] = ""
+    makes_images: ClassVar[bool] = False
 
-    kind: str = "dcgan"
-    resolution: int = 64
-    channels: int = 3
-    latent_dim: int = 128
-    ngf: int = 64
-    ndf: int = 64
-    g_norm: str = "batch"
-    d_norm: str = "batch"
-    upsample: str = "transpose"
-    data_dim: int = 2
-    hidden: int = 256
-    depth: int = 3
-    pack: int = 1
-    minibatch: str = "none"
-
-    def validate(self) -> ModelConfig:
+    def validate(self) -> _PairConfig:
         """Raise `LatentkitError` naming the first bad field; return self so calls can chain."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -67,41 +53,186 @@ class ModelConfig:
             # bool is a subclass of int, but `channels: true` is a mistake, not 1.
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise LatentkitError(f"model config: {f.name}={value!r} must be {expected.__name__}")
-        _check_choice("kind", self.kind, KINDS)
-        _check_choice("g_norm", self.g_norm, G_NORMS)
-        _check_choice("d_norm", self.d_norm, D_NORMS)
-        _check_choice("upsample", self.upsample, UPSAMPLES)
-        _check_choice("minibatch", self.minibatch, MINIBATCH)
-        for name in ("channels", "latent_dim", "ngf", "ndf", "data_dim", "hidden", "depth", "pack"):
-            if not 1 <= getattr(self, name) <= MAX_SIZE:
-                raise LatentkitError(f"model config: {name}={getattr(self, name)} must be in 1..{MAX_SIZE}")
-        if self.kind == "dcgan":
-            r = self.resolution
-            if r & (r - 1) or not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
-                raise LatentkitError(
-                    f"model config: resolution={r} must be a power of two between "
-                    f"{MIN_RESOLUTION} and {MAX_RESOLUTION}"
-                )
-        if self.kind == "mlp" and self.d_norm == "instance":
-            raise LatentkitError("model config: d_norm=instance needs images (kind=dcgan); use layer")
+            choices = f.metadata.get("choices")
+            if choices:
+                _check_choice(f.name, value, choices)
+            elif expected is int and not 1 <= value <= MAX_SIZE and f.name != "resolution":
+                raise LatentkitError(f"model config: {f.name}={value} must be in 1..{MAX_SIZE}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as a JSON-able dict."""
-        return dataclasses.asdict(self)
+        """`{"kind": ..., **fields}`: JSON-able, and exactly what `model_config_from_dict` reads back."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Build and validate a config; missing keys take defaults, unknown keys are an error."""
-        if not isinstance(d, dict):
-            raise LatentkitError(f"model config: expected a JSON object, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in d:
-            if key not in known:
-                raise LatentkitError(f"model config: unknown key {key!r} (valid: {', '.join(sorted(known))})")
-        return cls(**d).validate()
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """The shape of one sample the generator makes, (C, H, W) or (data_dim,)."""
+        raise NotImplementedError
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise LatentkitError(f"model config: {name}={value!r} is not one of {', '.join(choices)}")
+@dataclass
+class DCGANConfig(_PairConfig):
+    """A DCGAN generator/discriminator pair for images (`latentkit.models.dcgan`)."""
+
+    kind: ClassVar[str] = "dcgan"
+    makes_images: ClassVar[bool] = True
+    resolution: int = _opt(64, "image side in pixels, a power of two in [32, 256] (--size)", shape=True)
+    channels: int = _opt(3, "image channels, 1 grey or 3 RGB", shape=True)
+    latent_dim: int = _opt(128, "size of z")
+    ngf: int = _opt(64, "generator base width; the widest stage is 8x this")
+    ndf: int = _opt(64, "discriminator base width; the widest stage is 8x this")
+    g_norm: str = _opt("batch", "normalisation in G's hidden layers", G_NORMS)
+    d_norm: str = _opt("batch", "normalisation in D (batch norm is invalid with a gradient penalty)", D_NORMS)
+    upsample: str = _opt(
+        "transpose", "G upsampling: 4x4 stride-2 transposed conv, or nearest 2x + 3x3 conv", UPSAMPLES
+    )
+    pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
+    minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+
+    def validate(self) -> DCGANConfig:
+        super().validate()
+        r = self.resolution
+        if r & (r - 1) or not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
+            raise LatentkitError(
+                f"model config: resolution={r} must be a power of two between "
+                f"{MIN_RESOLUTION} and {MAX_RESOLUTION}"
+            )
+        return self
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.channels, self.resolution, self.resolution)
+
+
+@dataclass
+class MLPConfig(_PairConfig):
+    """A fully-connected pair for point data such as the 2D toy mixtures (`latentkit.models.mlp`)."""
+
+    kind: ClassVar[str] = "mlp"
+    data_dim: int = _opt(2, "size of one sample (2 for the toy mixtures)", shape=True)
+    latent_dim: int = _opt(128, "size of z")
+    hidden: int = _opt(256, "hidden width of G and D")
+    depth: int = _opt(3, "hidden layers of G and D")
+    g_norm: str = _opt("none", "normalisation in G's hidden layers", G_NORMS)
+    d_norm: str = _opt(
+        "none", "normalisation in D (batch norm is invalid with a gradient penalty)", MLP_D_NORMS
+    )
+    pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
+    minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.data_dim,)
+
+
+FAMILIES: dict[str, type[_PairConfig]] = {cls.kind: cls for cls in (DCGANConfig, MLPConfig)}
+ModelConfig = DCGANConfig | MLPConfig  # any family's config, for annotations
+# The one config of every family before families existed (a bundle's config.json until 0.1): all
+# these keys at once, the other family's ignored. Read such a dict by keeping the family's own keys.
+_UNION_KEYS = frozenset({
+    "kind", "resolution", "channels", "latent_dim", "ngf", "ndf", "g_norm", "d_norm", "upsample",
+    "data_dim", "hidden", "depth", "pack", "minibatch",
+})  # fmt: skip
+
+
+def family_fields(cls: type[_PairConfig]) -> dict[str, dataclasses.Field]:
+    """The family's fields by name."""
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def model_config_from_dict(d: Any, source: str = "model config") -> ModelConfig:
+    """Build and validate a family's config from a dict such as a bundle's `model` entry.
+
+    `kind` picks the family (default "dcgan"); missing keys take the family's defaults; a key the
+    family does not have is an error, except in the pre-family union layout, which is migrated.
+    """
+    if not isinstance(d, dict):
+        raise LatentkitError(f"{source}: expected a JSON object, got {type(d).__name__}")
+    kind = d.get("kind", "dcgan")
+    if kind not in FAMILIES:
+        raise LatentkitError(f"{source}: kind={kind!r} is not one of {', '.join(FAMILIES)}")
+    cls = FAMILIES[kind]
+    known = family_fields(cls)
+    options = {k: v for k, v in d.items() if k != "kind"}
+    if set(d) == _UNION_KEYS:
+        options = {k: v for k, v in options.items() if k in known}
+    for key in options:
+        if key not in known:
+            raise LatentkitError(
+                f"{source}: unknown key {key!r} for a {kind} model (valid: {', '.join(sorted(known))})"
+            )
+    try:
+        return cls(**options).validate()
+    except LatentkitError as e:
+        raise LatentkitError(f"{source}: {str(e).removeprefix('model config: ')}") from None
+
+
+def family_for_shape(data_shape: tuple[int, ...]) -> type[_PairConfig]:
+    """The default family for samples of `data_shape`: images (C, H, W) -> dcgan, points (D,) -> mlp."""
+    return DCGANConfig if len(data_shape) == 3 else MLPConfig
+
+
+def config_for_data(
+    options: dict[str, Any], data_shape: tuple[int, ...], source: str = "model"
+) -> ModelConfig:
+    """The model config for data of `data_shape` from the user's `options` (any subset of a family).
+
+    The one place shape fields are derived: resolution and channels (images) or data_dim (points)
+    come from the data. An option that contradicts the data, or belongs to another family, is an
+    error naming both values; nothing is silently overwritten.
+    """
+    default = family_for_shape(data_shape)
+    kind = options.get("kind", default.kind)
+    if kind not in FAMILIES:
+        raise LatentkitError(f"{source}: kind={kind!r} is not one of {', '.join(FAMILIES)}")
+    cls = FAMILIES[kind]
+    what = (
+        "images of shape " + "x".join(map(str, data_shape))
+        if len(data_shape) == 3
+        else f"{data_shape[0]}-d points"
+    )
+    if cls.makes_images != (len(data_shape) == 3):
+        raise LatentkitError(f"{source}: kind={kind} cannot model the data ({what})")
+    fields = family_fields(cls)
+    for key in options:
+        if key != "kind" and key not in fields:
+            owners = [k for k, c in FAMILIES.items() if key in family_fields(c)]
+            where = f"an option of {'/'.join(owners)} models" if owners else "not a model option"
+            raise LatentkitError(f"{source}: {key} is {where}; the data ({what}) train {kind} models")
+    derived = dict(zip(_shape_names(cls), _shape_values(cls, data_shape), strict=True))
+    for key, value in derived.items():
+        if key in options and options[key] != value:
+            raise LatentkitError(
+                f"{source}: {key}={options[key]!r} contradicts the data ({what}: {key} {value})"
+            )
+    return cls(**{**{k: v for k, v in options.items() if k != "kind"}, **derived}).validate()
+
+
+def _shape_names(cls: type[_PairConfig]) -> list[str]:
+    return [n for n, f in family_fields(cls).items() if f.metadata.get("shape")]
+
+
+def _shape_values(cls: type[_PairConfig], data_shape: tuple[int, ...]) -> list[int]:
+    """Values of the family's shape fields, in field order, for samples of `data_shape`."""
+    if cls.makes_images:
+        c, h, w = data_shape
+        if h != w:
+            raise LatentkitError(f"model: images must be square, got {h}x{w}")
+        return [h, c]  # resolution, channels
+    return [data_shape[0]]  # data_dim
+
+
+def cli_options() -> dict[str, tuple[type, str]]:
+    """Every model option a user can set, name -> (type, help), across families (shape fields excluded)."""
+    out: dict[str, tuple[type, str]] = {
+        "kind": (str, f"model family: {', '.join(FAMILIES)} (default: from the data)")
+    }
+    for kind, cls in FAMILIES.items():
+        for name, f in family_fields(cls).items():
+            if f.metadata.get("shape") or name in out:
+                continue
+            owners = [k for k, c in FAMILIES.items() if name in family_fields(c)]
+            choices = f.metadata.get("choices")
+            text = f.metadata["help"] + (f": {', '.join(choices)}" if choices else "")
+            out[name] = (int if f.type == "int" else str, text + ("" if len(owners) > 1 else f" ({kind})"))
+    return out

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import DCGANConfig
 from latentkit.models.minibatch import minibatch_layer, pack
 
 MAX_MULT = 8
@@ -48,7 +48,7 @@ def init_weights(module: nn.Module) -> None:
 class Generator(nn.Module):
     """z: (N, latent_dim) float32 -> images (N, channels, resolution, resolution) in [-1, 1]."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
         self.latent_dim = cfg.latent_dim
         self.resolution = cfg.resolution
@@ -78,7 +78,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Images (N, channels, R, R) in [-1, 1] -> raw logits (N / pack,) (no sigmoid; the loss applies it)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
         self.pack = cfg.pack
         widths = [cfg.ndf * m for m in reversed(stage_mults(cfg.resolution))]

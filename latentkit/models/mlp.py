@@ -12,14 +12,14 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import MLPConfig
 from latentkit.models.minibatch import minibatch_layer, pack
 
 
 class MLPGenerator(nn.Module):
     """z: (N, latent_dim) -> points (N, data_dim), unbounded (no tanh: toy data is not in [-1, 1])."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
         self.latent_dim = cfg.latent_dim
         layers: list[nn.Module] = []
@@ -44,7 +44,7 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """Points (N, data_dim) -> raw logits (N / pack,)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
         self.pack = cfg.pack
         layers: list[nn.Module] = []

@@ -44,6 +44,16 @@ def pretrained_path(name: str = DEFAULT) -> Path:
     return pretrained_root() / name
 
 
+def default_pretrained_path() -> Path:
+    """The bundle folder of the default shipped model (faces64, else the first one shipped)."""
+    names = list_pretrained()
+    if not names:
+        raise LatentkitError(
+            "no pretrained model in this installation; pass --model BUNDLE (bundle or run folder)"
+        )
+    return pretrained_path(DEFAULT if DEFAULT in names else names[0])
+
+
 def load_pretrained(name: str = DEFAULT, device: str = "cpu"):
     """Load the shipped model `name` as a `Bundle` (see `latentkit.models.load_bundle`)."""
     from latentkit.models.bundle import load_bundle

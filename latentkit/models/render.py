@@ -26,7 +26,7 @@ def render(bundle: Bundle, z: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarra
     Always a batch of one on the generator's device, so the same z gives the same pixels whether
     it comes from `generate`, the app or `reproduce` (on the same platform and torch version).
     """
-    if bundle.config.kind != "dcgan":
+    if not bundle.config.makes_images:
         raise LatentkitError(f"model {bundle.name!r} makes {bundle.config.kind} points, not images")
     if bundle.generator.training:
         raise ValueError("render: the generator must be in eval mode (batch norm statistics)")

@@ -15,9 +15,14 @@ Users with their own certificate give `--sign-cert CHAIN.pem --sign-key KEY.pem`
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
+import hashlib
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from latentkit.io import atomic_write, read_bytes
 
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
 CHAIN, KEY = "signer-chain.pem", "signer-key.pem"
+IDENTITY_FILES = frozenset({CA_CERT, CA_KEY, CHAIN, KEY})
 VALID_DAYS = 3650
 
 
@@ -74,15 +80,53 @@ def keys_dir() -> Path:
 def init_keys(folder: str | os.PathLike | None = None, force: bool = False, name: str = "latentkit") -> Path:
     """Create a CA and a leaf signing certificate in `folder` (default `keys_dir()`); return the folder.
 
-    Refuses to replace an existing identity unless `force`: images signed with the old key would
-    no longer chain to the new ca.pem.
+    Refuses to replace an existing identity unless `force` (images signed with the old key would no
+    longer chain to the new ca.pem), and refuses, even with `force`, a folder holding anything but a
+    latentkit identity (another tool's ca.pem, say). The four files are built in a temporary sibling
+    folder that is renamed into place under a lock on the parent folder, so processes creating the
+    identity at once end with one consistent identity, and a kill leaves either none or a whole one.
+    Names carry the CA's fingerprint, so two identities never share a subject.
     """
-    folder = Path(folder) if folder is not None else keys_dir()
-    if (folder / KEY).exists() and not force:
+    folder = Path(folder).expanduser() if folder is not None else keys_dir()
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LatentkitError(f"{folder.parent}: cannot create ({e.strerror or e})") from None
+    with _folder_lock(folder.parent):
+        _sweep_staged(folder)
+        _check_target(folder, force)
+        staged = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))  # mode 0700
+        try:
+            _write_identity(staged, name)
+            _swap_into_place(staged, folder)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+    return folder
+
+
+def _check_target(folder: Path, force: bool) -> None:
+    """Refuse a `folder` holding foreign files, or our identity without `force`."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise LatentkitError(f"{folder}: exists and is not a folder")
+    entries = {p.name for p in folder.iterdir()}
+    if not entries or (entries == IDENTITY_FILES and force):
+        return
+    if entries == IDENTITY_FILES:
         raise LatentkitError(f"{folder}: a signing identity already exists (use --force to replace it)")
+    listed = ", ".join(sorted(entries)[:4]) + (", ..." if len(entries) > 4 else "")
+    raise LatentkitError(
+        f"{folder}: holds files that are not a latentkit identity ({listed}); choose a new or empty --dir"
+    )
+
+
+def _write_identity(folder: Path, name: str) -> None:
+    """The four files of a new identity in `folder` (which exists and is empty)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(f"{name} local CA")
+    fingerprint = hashlib.sha256(_public_bytes(ca_key.public_key())).hexdigest()[:8]
+    ca_name = _name(f"{name} local CA {fingerprint}", fingerprint)
     ca = (
         _cert_builder(ca_name, ca_name, ca_key.public_key(), now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -90,7 +134,7 @@ def init_keys(folder: str | os.PathLike | None = None, force: bool = False, name
         .sign(ca_key, hashes.SHA256())
     )
     leaf = (
-        _cert_builder(_name(f"{name} signer"), ca_name, leaf_key.public_key(), now)
+        _cert_builder(_name(f"{name} signer {fingerprint}", fingerprint), ca_name, leaf_key.public_key(), now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
@@ -99,14 +143,44 @@ def init_keys(folder: str | os.PathLike | None = None, force: bool = False, name
         )
         .sign(ca_key, hashes.SHA256())
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
     pem = serialization.Encoding.PEM
     _write(folder / CA_KEY, _private_pem(ca_key), 0o600)
     _write(folder / KEY, _private_pem(leaf_key), 0o600)
     _write(folder / CHAIN, leaf.public_bytes(pem) + ca.public_bytes(pem), 0o644)
     _write(folder / CA_CERT, ca.public_bytes(pem), 0o644)
-    return folder
+
+
+def _swap_into_place(staged: Path, folder: Path) -> None:
+    """Rename `staged` to `folder`; an existing (empty, or ours with force) folder is replaced whole."""
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.rename(folder, old)
+    try:
+        os.rename(staged, folder)
+    except OSError:
+        if old is not None:
+            os.rename(old, folder)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _sweep_staged(folder: Path) -> None:
+    """Remove folders left by a creation that was killed (we hold the lock, so none is in use)."""
+    for stale in folder.parent.glob(f".{folder.name}.new-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive advisory lock (flock) on `folder` itself, held for the block."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def load_identity(
@@ -121,12 +195,22 @@ def load_identity(
     if not (folder / KEY).is_file() or not (folder / CHAIN).is_file():
         if not create:
             raise LatentkitError(f"{folder}: no signing identity (run `latentkit keys init`)")
-        init_keys(folder)
-        print(
-            f"latentkit: created a local signing identity in {folder} (share ca.pem for --trust)",
-            file=sys.stderr,
-        )
+        _create_on_first_use(folder)
     return SigningIdentity.from_files(folder / CHAIN, folder / KEY)
+
+
+def _create_on_first_use(folder: Path) -> None:
+    """Make the local identity unless another process made it meanwhile (then use theirs)."""
+    try:
+        init_keys(folder)
+    except LatentkitError:
+        if (folder / KEY).is_file() and (folder / CHAIN).is_file():
+            return  # another process won the race: its identity is complete
+        raise
+    print(
+        f"latentkit: created a local signing identity in {folder} (share ca.pem for --trust)",
+        file=sys.stderr,
+    )
 
 
 def _cert_builder(subject: x509.Name, issuer: x509.Name, public_key, now: datetime.datetime):
@@ -156,11 +240,11 @@ def _key_usage(cert_sign: bool) -> x509.KeyUsage:
     )
 
 
-def _name(common_name: str) -> x509.Name:
+def _name(common_name: str, fingerprint: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "latentkit local identity"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"latentkit local identity {fingerprint}"),
         ]
     )
 

@@ -1,1 +1,1 @@
-"""Training: the GAN losses (`latentkit.train.losses`) and the training loop."""
+"""Training: losses and regularisers, the objective that owns D's and G's updates, and the loop."""

@@ -1,6 +1,7 @@
 """Training checkpoints: one safetensors file per step, exact resume, safe against `kill -9`.
 
-A checkpoint is `folder/step-{step:08d}.safetensors` holding, as plain tensors (no pickle):
+A checkpoint is `folder/checkpoint_name(step)` (e.g. `step-00001000.safetensors`) holding, as plain
+tensors (no pickle):
 
     module.{name}.{key}               every module's state_dict entry
     optim.{name}.state.{idx}.{key}    every optimizer's per-parameter state tensor (Adam's `step` too)
@@ -66,7 +67,7 @@ def save_checkpoint(
     state: dict,
     keep: int = 3,
 ) -> Path:
-    """Atomically write `folder/step-{step:08d}.safetensors`, then prune to the newest `keep` files.
+    """Atomically write `folder/checkpoint_name(step)`, then prune to the newest `keep` files.
 
     `state` is JSON-able data (counters, RNG states from `capture_rng`) plus optional
     `state["tensors"]`: dict name -> tensor. JSON turns tuples into lists and dict keys into strings.
@@ -97,7 +98,7 @@ def save_checkpoint(
         "state": _to_json(rest, "state"),
         "sha256": _digest(tensors),
     }
-    path = folder / f"step-{int(step):08d}.safetensors"
+    path = folder / checkpoint_name(step)
     data = safetensors.torch.save(tensors, metadata={"latentkit": json.dumps(meta)})
     write_bytes(path, data)
     _prune(folder, keep, just_written=path)
@@ -170,6 +171,11 @@ def _prune(folder: Path, keep: int, just_written: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- load
+
+
+def checkpoint_name(step: int) -> str:
+    """The checkpoint file name of `step` (1000 -> `step-00001000.safetensors`); see checkpoint_step."""
+    return f"step-{int(step):08d}.safetensors"
 
 
 def checkpoint_step(path: str | Path) -> int | None:

@@ -14,56 +14,64 @@ from pathlib import Path
 from typing import Any
 
 from latentkit.errors import LatentkitError
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import FAMILIES, family_fields
 from latentkit.train.augment import parse_policy
 from latentkit.train.losses import LOSSES
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def _opt(default: Any, help: str) -> Any:
+    """A training option with its command-line help (the flag is the name with dashes)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    """Options of one training run (the CLI flags are the same names with dashes).
+    """Options of one training run; every field is a CLI flag of the same name with dashes.
 
+    `model` holds the network options the user chose (any fields of a family's config in
+    `latentkit.models.config`); the family and its shape fields come from the data at the start of
+    training (`config_for_data`), and the run's config.json records the resolved model config.
     Optimiser fields left as None take the loss's published defaults (DCGAN's Adam 2e-4, betas
     0.5/0.999 for ns/minimax/hinge/lsgan; WGAN-GP's 1e-4, betas 0/0.9 and 5 D steps).
     """
 
-    dataset: str = "faces"
-    size: int = 64  # image side in pixels (ignored for 2D point data)
-    data_n: int | None = None  # samples of a procedural dataset; None = its default
-    data_seed: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: str = "ns"
-    r1_gamma: float = 0.0  # R1 penalty weight on real data (0 = off)
-    real_label: float = 1.0  # 0.9 = one-sided label smoothing (ns and minimax)
-    feature_matching: bool = False  # G matches D's mean trunk features instead of its logit
-    unrolled_steps: int = 0  # G is scored by D unrolled this many Adam steps ahead (0 = off)
-    diffaugment: str = ""  # e.g. "color,translation,cutout" (images only)
-    steps: int = 20_000  # total generator steps; --resume continues up to this
-    batch_size: int = 64  # per process
-    n_critic: int | None = None  # D steps per G step
-    lr_g: float | None = None
-    lr_d: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    ema: float = 0.999  # decay of the generator's moving average (0 = off)
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
-    channels_last: bool = True
-    sync_bn: bool = False  # SyncBatchNorm across processes under torchrun
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    eval_every: int = 0  # steps between FID evaluations (0 = off); the best model is kept in RUN/best
-    eval_features: str | None = None  # feature network bundle for image FID (latentkit attributes train)
-    eval_samples: int = 2000
+    dataset: str = _opt("faces", "faces, ring, grid, digits, stacked-digits, or a folder of images")
+    size: int = _opt(64, "image side in pixels, a power of two (ignored for 2D point data)")
+    data_n: int | None = _opt(None, "samples of a procedural dataset (default: its own)")
+    data_seed: int = _opt(0, "seed of the procedural dataset")
+    model: dict[str, Any] = field(default_factory=dict, metadata={"help": "network options (models.config)"})
+    loss: str = _opt("ns", f"the game: {', '.join(LOSSES)}")
+    r1_gamma: float = _opt(0.0, "R1 penalty weight on real data (0 = off)")
+    real_label: float = _opt(1.0, "real target of ns/minimax; 0.9 = one-sided label smoothing")
+    feature_matching: bool = _opt(False, "G matches D's mean features instead of its logit (Salimans et al.)")
+    unrolled_steps: int = _opt(0, "score G against D unrolled this many Adam steps ahead (Metz et al.)")
+    diffaugment: str = _opt("", "DiffAugment policies for D's inputs, e.g. color,translation,cutout")
+    steps: int = _opt(20_000, "total generator steps (--resume continues up to this)")
+    batch_size: int = _opt(64, "batch size per process")
+    n_critic: int | None = _opt(None, "discriminator steps per generator step (default: the loss's)")
+    lr_g: float | None = _opt(None, "generator learning rate (default: the loss's)")
+    lr_d: float | None = _opt(None, "discriminator learning rate (default: the loss's)")
+    beta1: float | None = _opt(None, "Adam beta1 (default: the loss's)")
+    beta2: float | None = _opt(None, "Adam beta2 (default: the loss's)")
+    ema: float = _opt(0.999, "decay of the generator's moving average (0 = off)")
+    seed: int = _opt(0, "seed of weights, batches and noise")
+    deterministic: bool = _opt(False, "use deterministic algorithms only (bit-identical reruns)")
+    device: str = _opt("auto", "auto, cpu or cuda")
+    channels_last: bool = _opt(True, "channels-last memory format for image models (faster on CPU)")
+    sync_bn: bool = _opt(False, "SyncBatchNorm across processes under torchrun")
+    log_every: int = _opt(10, "steps between log lines")
+    sample_every: int = _opt(500, "steps between sample grids")
+    checkpoint_every: int = _opt(500, "steps between checkpoints")
+    keep_checkpoints: int = _opt(3, "checkpoints kept")
+    eval_every: int = _opt(0, "steps between FID evaluations; the best model is kept in RUN/best (0 = off)")
+    eval_features: str | None = _opt(None, "feature network for --eval-every on images")
+    eval_samples: int = _opt(2000, "samples per FID evaluation")
 
     def validate(self) -> TrainConfig:
         """Raise `LatentkitError` naming the first bad field; return self."""
-        self.model.validate()
+        check_model_options(self.model, "train config: model")
         if self.loss not in LOSSES:
             raise LatentkitError(f"train config: loss={self.loss!r} is unknown (valid: {', '.join(LOSSES)})")
         if self.device not in DEVICES:
@@ -112,17 +120,17 @@ class TrainConfig:
             parse_policy(self.diffaugment)
         except ValueError as e:
             raise LatentkitError(f"train config: diffaugment={self.diffaugment!r}: {e}") from None
-        if self.batch_size % self.model.pack:
+        pack = self.model.get("pack", 1)
+        if isinstance(pack, int) and pack >= 1 and self.batch_size % pack:
             raise LatentkitError(
-                f"train config: batch_size={self.batch_size} must be a multiple of "
-                f"model.pack={self.model.pack}"
+                f"train config: batch_size={self.batch_size} must be a multiple of model.pack={pack}"
             )
         if self.size < 8 or self.size & (self.size - 1):
             raise LatentkitError(f"train config: size={self.size} must be a power of two")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """All options as a JSON-able dict (the model as a nested dict)."""
+        """All options as a JSON-able dict (the model options as a nested dict)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -137,11 +145,41 @@ class TrainConfig:
                 f"{source}: unknown option {unknown[0]!r} (valid: {', '.join(sorted(known))})"
             )
         d = dict(d)
-        d["model"] = ModelConfig.from_dict(d.get("model", {}))
+        if not isinstance(d.get("model", {}), dict):
+            raise LatentkitError(f"{source}: 'model' must be a table of model options")
+        d["model"] = _migrate_union(dict(d.get("model", {})))
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         for key, value in d.items():
             _check_type(key, value, types[key], source)
         return cls(**d)
+
+
+# The model options before families existed: every field, at these defaults, in each run's config.json.
+_UNION_DEFAULTS = {
+    "kind": "dcgan", "resolution": 64, "channels": 3, "latent_dim": 128, "ngf": 64, "ndf": 64,
+    "g_norm": "batch", "d_norm": "batch", "upsample": "transpose", "data_dim": 2, "hidden": 256,
+    "depth": 3, "pack": 1, "minibatch": "none",
+}  # fmt: skip
+
+
+def _migrate_union(model: dict[str, Any]) -> dict[str, Any]:
+    """A pre-family run's model options (all 14 fields): keep only what the user changed.
+
+    Such runs took kind, resolution, channels and data_dim from the data, switched an MLP's default
+    batch norms off, and ignored the other family's fields, so only changed values carry meaning.
+    """
+    if set(model) != set(_UNION_DEFAULTS):
+        return model
+    shape = ("kind", "resolution", "channels", "data_dim")
+    return {k: v for k, v in model.items() if k not in shape and v != _UNION_DEFAULTS[k]}
+
+
+def check_model_options(model: dict[str, Any], source: str) -> None:
+    """Each key names a field of some model family (values are checked once the family is known)."""
+    known = {name for cls in FAMILIES.values() for name in family_fields(cls)} | {"kind"}
+    for key in model:
+        if key not in known:
+            raise LatentkitError(f"{source}: unknown option {key!r} (valid: {', '.join(sorted(known))})")
 
 
 def _check_type(key: str, value: Any, annotation: str, source: str) -> None:

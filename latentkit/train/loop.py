@@ -1,9 +1,9 @@
-"""The training loop: one readable function, `train(cfg, out)`, plus the few helpers it calls.
+"""The training loop: one readable function, `train(cfg, out)`, plus the small helpers it calls.
 
-A step is `n_critic` discriminator updates then one generator update. With one D step the
-generator update reuses the fake batch the discriminator just saw (as the classic DCGAN loop does),
-which saves a third of the generator's forward work. The generator's exponential moving average
-(EMA) is what samples and the saved bundle use.
+`train` only orchestrates: it builds the data, the networks and the training objective
+(objective.py, which owns D's and G's updates with every loss and regulariser), then steps, logs,
+samples, evaluates and checkpoints. The generator's exponential moving average (EMA) is what
+samples and the saved bundle use. The counters a checkpoint saves live in `RunState`.
 
 Run directory (`out`):
     config.json         every option (TrainConfig), so the run can be reproduced and resumed
@@ -15,48 +15,39 @@ Run directory (`out`):
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from latentkit.data import Dataset, load_dataset
 from latentkit.errors import LatentkitError
-from latentkit.io import write_json
-from latentkit.models import build_discriminator, build_generator
+from latentkit.io import read_json, write_json
 from latentkit.models.bundle import save_bundle
-from latentkit.models.config import ModelConfig
+from latentkit.models.config import ModelConfig, config_for_data
 from latentkit.pixels import to_uint8
 from latentkit.train import distributed
-from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.checkpoint import (
+    Checkpoint,
     apply_rng,
     capture_rng,
+    checkpoint_name,
     list_checkpoints,
+    load_checkpoint,
     load_latest_valid,
     restore,
     save_checkpoint,
 )
 from latentkit.train.config import TrainConfig
-from latentkit.train.losses import (
-    GANLoss,
-    check_compatible,
-    d_outputs,
-    get_loss,
-    gradient_penalty,
-    js_estimate,
-    r1_penalty,
-)
+from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
-from latentkit.train.remedies import feature_matching_loss, unrolled_parameters
+from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
 from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
@@ -64,63 +55,30 @@ N_FIXED = 64  # samples in the fixed-noise grid
 
 
 @dataclass
-class Nets:
-    """Everything that learns, and what `save_checkpoint` needs to capture it."""
+class RunState:
+    """The counters a checkpoint saves beside the weights, optimisers and RNG states."""
 
-    G: nn.Module
-    D: nn.Module
-    G_ema: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    modules: dict[str, nn.Module] = field(init=False)
-    optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.modules = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
-        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+    step: int = 0  # generator steps done
+    elapsed: float = 0.0  # seconds spent in training steps (not logging, sampling or saving)
+    peak_diversity: float = 0.0  # highest sample diversity seen, for the collapse warning
+    best_fid: float = math.inf
 
 
-def model_config_for(cfg: TrainConfig, data: Dataset) -> ModelConfig:
-    """The network config, with shape fields taken from the data (resolution, channels, point size)."""
-    m = copy.deepcopy(cfg.model)
-    if data.is_image:
-        m.kind, m.channels, m.resolution = "dcgan", data.shape[0], data.shape[1]
-    else:
-        m.kind, m.data_dim = "mlp", data.shape[0]
-        # Batch norm in a 2D toy MLP mostly hurts; "none" unless the user asked otherwise.
-        if cfg.model.d_norm == "batch" and cfg.model.g_norm == "batch":
-            m.d_norm, m.g_norm = "none", "none"
-    return m.validate()
+@dataclass
+class Run:
+    """What every helper of `train` reads: the options, the run folder and the things being trained."""
 
-
-def optimiser_settings(cfg: TrainConfig, loss: GANLoss) -> dict:
-    """lr_g, lr_d, betas and n_critic: the user's values, else the loss's published defaults."""
-    d = loss.default_optim
-    betas = (
-        cfg.beta1 if cfg.beta1 is not None else d["betas"][0],
-        cfg.beta2 if cfg.beta2 is not None else d["betas"][1],
-    )
-    return {
-        "lr_g": cfg.lr_g or d["lr_g"],
-        "lr_d": cfg.lr_d or d["lr_d"],
-        "betas": betas,
-        "n_critic": cfg.n_critic or d["n_critic"],
-    }
-
-
-def build_nets(
-    mcfg: ModelConfig, opt: dict, device: torch.device, channels_last: bool, sync_bn: bool = False
-) -> Nets:
-    """G, D, EMA copy of G and their Adam optimisers, on `device`."""
-    G, D = build_generator(mcfg).to(device), build_discriminator(mcfg).to(device)
-    if sync_bn:
-        G, D = nn.SyncBatchNorm.convert_sync_batchnorm(G), nn.SyncBatchNorm.convert_sync_batchnorm(D)
-    if channels_last and mcfg.kind == "dcgan":
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=opt["lr_g"], betas=opt["betas"])
-    opt_d = torch.optim.Adam(D.parameters(), lr=opt["lr_d"], betas=opt["betas"])
-    return Nets(G, D, G_ema, opt_g, opt_d)
+    cfg: TrainConfig
+    out: Path
+    mcfg: ModelConfig
+    data: Dataset
+    nets: Nets
+    dist: distributed.Dist
+    gen: torch.Generator  # batches and noise; saved in each checkpoint
+    fixed_z: torch.Tensor  # (N_FIXED, latent_dim) noise of the sample grids
+    data_diversity: float
+    features: nn.Module | None  # feature network for FID (--eval-every), else None
+    log: RunLog | None  # None on every process but rank 0
 
 
 @torch.no_grad()
@@ -177,8 +135,6 @@ def prepare_run(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
         return cfg
     if not (out / "config.json").exists():
         raise LatentkitError(f"{out}: no config.json, so nothing to resume (start it without --resume)")
-    from latentkit.io import read_json
-
     saved = TrainConfig.from_dict(read_json(out / "config.json"), source=str(out / "config.json")).validate()
     for name in ("steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
         setattr(saved, name, getattr(cfg, name))
@@ -193,6 +149,89 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     cfg.validate()
     out = Path(out)
     cfg = prepare_run(cfg, out, resume)
+    dist = _start_process(cfg)
+    data = load_dataset(cfg.dataset, size=cfg.size, n=cfg.data_n, seed=cfg.data_seed)
+    mcfg = config_for_data(cfg.model, data.shape, source="train config: model")
+    objective = build_objective(cfg, mcfg, dist)
+    channels_last = cfg.channels_last and data.is_image
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every process
+    if cfg.sync_bn and dist.world > 1 and dist.device.type == "cpu":
+        raise LatentkitError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm does not run on CPU)")
+    nets = build_nets(
+        mcfg, objective.optim, dist.device, channels_last, sync_bn=cfg.sync_bn and dist.world > 1
+    )
+    distributed.broadcast_state(nets.G, dist)
+    distributed.broadcast_state(nets.D, dist)
+    # Each process draws its own batches and noise from its own generator and shard of the data.
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 1)
+    shard = torch.arange(dist.rank, len(data), dist.world)
+    batches = Batches(data, shard, gen, cfg.batch_size, mcfg.latent_dim, dist.device, channels_last)
+    fixed_z = torch.randn(N_FIXED, mcfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    data_diversity = diversity(data.batch(torch.arange(min(N_FIXED, len(data)))))
+    features = _eval_features(cfg, data)
+
+    state = _resume(out, nets, gen, dist) if resume else RunState()
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        # The resolved model config, so the file alone reproduces (and resumes) the run.
+        write_json(out / "config.json", {**cfg.to_dict(), "model": mcfg.to_dict()})
+    log = RunLog(out / "log.jsonl", resume_step=state.step if resume else None) if dist.is_main else None
+    if log and resume:
+        log.write({"step": state.step, "event": "resume", "from_step": state.step})
+    run = Run(cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log)
+
+    bar = tqdm(
+        total=cfg.steps, initial=state.step, disable=not (progress and dist.is_main), dynamic_ncols=True
+    )
+    rate = _Rate(time.perf_counter(), state.step)
+    with _StopFlag() as stop:
+        try:
+            while state.step < cfg.steps and not stop.requested:
+                t0 = time.perf_counter()
+                losses = objective.step(nets, batches, state.step)
+                distributed.broadcast_state(nets.G, dist, buffers_only=True)
+                distributed.broadcast_state(nets.D, dist, buffers_only=True)
+                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+                # average would otherwise be mostly the random initial weights.
+                update_ema(nets.G_ema, nets.G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+                state.step += 1
+                state.elapsed += time.perf_counter() - t0
+
+                _check_finite(losses, state.step, out)
+                if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                    record = _log_step(run, state, losses, rate)
+                    bar.set_postfix(
+                        {k: f"{record[k]:.3f}" for k in ("d_real", "d_fake", "loss_d", "loss_g")},
+                        refresh=False,
+                    )
+                bar.update(1)
+                if state.step % cfg.sample_every == 0:
+                    _save_samples(run, state)
+                if cfg.eval_every and state.step % cfg.eval_every == 0:
+                    _evaluate_fid(run, state)
+                if state.step % cfg.checkpoint_every == 0 and state.step < cfg.steps:
+                    _save_checkpoint(run, state)
+            # The end of a run, and Ctrl-C, always leave a checkpoint and a bundle.
+            _save_samples(run, state)
+            _save_checkpoint(run, state)
+            if dist.world > 1:
+                same = distributed.replicas_identical([nets.G, nets.D], dist)
+                if log:
+                    log.write({"step": state.step, "event": "replicas", "identical": same})
+        finally:
+            bar.close()
+            if log:
+                log.close()
+            distributed.shutdown(dist)
+    if stop.requested and dist.is_main:
+        print(f"latentkit: stopped at step {state.step}; continue with --resume")
+    return out
+
+
+def _start_process(cfg: TrainConfig) -> distributed.Dist:
+    """Join the torchrun job (if any), share the CPU cores and switch on deterministic algorithms."""
     dist = distributed.init(cfg.device)
     if dist.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Processes on one machine share its cores; oversubscribed threads spin and crawl.
@@ -200,238 +239,157 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    return dist
 
-    loss = get_loss(cfg.loss, **({"real_label": cfg.real_label} if cfg.loss in ("ns", "minimax") else {}))
-    data = load_dataset(cfg.dataset, size=cfg.size, n=cfg.data_n, seed=cfg.data_seed)
-    mcfg = model_config_for(cfg, data)
-    check_compatible(mcfg, loss, cfg.r1_gamma)
-    opt = optimiser_settings(cfg, loss)
-    channels_last = cfg.channels_last and data.is_image
 
-    torch.manual_seed(cfg.seed)  # identical initial weights on every process
-    if cfg.sync_bn and dist.world > 1 and dist.device.type == "cpu":
-        raise LatentkitError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm does not run on CPU)")
-    nets = build_nets(mcfg, opt, dist.device, channels_last, sync_bn=cfg.sync_bn and dist.world > 1)
-    distributed.broadcast_state(nets.G, dist)
-    distributed.broadcast_state(nets.D, dist)
-    # Each process draws its own batches and noise from its own generator and shard of the data.
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 1)
-    shard = torch.arange(dist.rank, len(data), dist.world)
-    fixed_z = torch.randn(N_FIXED, mcfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
-    data_diversity = diversity(data.batch(torch.arange(min(N_FIXED, len(data)))))
+def _resume(out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist) -> RunState:
+    """Restore nets, optimisers and RNGs from the newest valid checkpoint; its counters (or step 0)."""
+    skipped: list[str] = []
 
-    features = _eval_features(cfg, data)
-    step, elapsed, peak_diversity, best_fid = 0, 0.0, 0.0, math.inf
-    if resume:
-        skipped: list[str] = []
+    def report(message: str) -> None:
+        skipped.append(message)
+        print(f"latentkit: {message}")
 
-        def report(message: str) -> None:
-            skipped.append(message)
-            print(f"latentkit: {message}")
+    ckpt = load_latest_valid(out / "checkpoints", log=report) if dist.is_main else None
+    if ckpt is None and skipped:  # never restart from step 0 over a run whose checkpoints are damaged
+        raise LatentkitError(
+            f"{out / 'checkpoints'}: none of its {len(skipped)} checkpoint(s) is usable (see above); "
+            "restore one from a backup, or move them away to restart the run from step 0"
+        )
+    ckpt = _share_checkpoint(ckpt, out, dist)
+    if ckpt is None:
+        return RunState()
+    saved = restore(ckpt, nets.modules, nets.optimizers)
+    apply_rng(saved, {"batches": gen})
+    return RunState(ckpt.step, saved["elapsed"], saved["peak_diversity"], saved.get("best_fid") or math.inf)
 
-        ckpt = load_latest_valid(out / "checkpoints", log=report) if dist.is_main else None
-        if ckpt is None and skipped:  # never restart from step 0 over a run whose checkpoints are damaged
+
+def _share_checkpoint(ckpt: Checkpoint | None, out: Path, dist: distributed.Dist) -> Checkpoint | None:
+    """Rank 0 picks the checkpoint to resume from; the others load the same file."""
+    if dist.world == 1:
+        return ckpt
+    import torch.distributed as tdist
+
+    step = torch.tensor([ckpt.step if ckpt is not None else -1], dtype=torch.int64, device=dist.device)
+    tdist.broadcast(step, src=0)
+    if dist.is_main or step.item() < 0:
+        return ckpt
+    return load_checkpoint(out / "checkpoints" / checkpoint_name(step.item()))
+
+
+def _save_checkpoint(run: Run, state: RunState) -> None:
+    """Rank 0 writes a checkpoint and RUN/bundle (the EMA generator); every process waits for it."""
+    if run.dist.is_main:
+        saved = capture_rng({"batches": run.gen})
+        saved.update({
+            "elapsed": state.elapsed, "peak_diversity": state.peak_diversity, "model": run.mcfg.to_dict(),
+            "best_fid": state.best_fid if math.isfinite(state.best_fid) else None,
+        })  # fmt: skip
+        nets, cfg = run.nets, run.cfg
+        path = save_checkpoint(
+            run.out / "checkpoints",
+            state.step,
+            nets.modules,
+            nets.optimizers,
+            saved,
+            keep=cfg.keep_checkpoints,
+        )
+        save_bundle(
+            run.out / "bundle",
+            recalibrated(nets.G_ema, run.mcfg.latent_dim, run.dist.device),
+            run.mcfg,
+            name=run.out.name,
+            extra={"run": {"step": state.step, "dataset": cfg.dataset, "loss": cfg.loss}},
+        )
+        run.log.write({"step": state.step, "event": "checkpoint", "path": str(path.relative_to(run.out))})
+    distributed.barrier(run.dist)
+
+
+def _save_samples(run: Run, state: RunState) -> None:
+    """Rank 0 saves the fixed-noise grid, logs its diversity and warns when it collapses."""
+    if not run.dist.is_main:
+        return
+    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    with torch.no_grad():
+        x = G(run.fixed_z.to(run.dist.device)).float().cpu()
+    path = run.out / "samples" / f"step-{state.step:08d}.png"
+    if run.data.is_image:
+        save_figure(path, image_grid(to_uint8(x), nrow=8))
+    else:
+        save_figure(path, points_figure(x.numpy(), extent=float(run.data.data.abs().max()) * 1.25))
+    div = diversity(x)
+    state.peak_diversity = max(state.peak_diversity, div)
+    run.log.write(
+        {"step": state.step, "event": "samples", "path": str(path.relative_to(run.out)), "diversity": div}
+    )
+    # Collapse is a fall: low diversity after having had more, not an untrained G's first grids.
+    if div < COLLAPSE_RATIO * run.data_diversity and div < 0.5 * state.peak_diversity:
+        message = f"samples lose diversity: {div:.3f} vs the data's {run.data_diversity:.3f} (mode collapse?)"
+        run.log.write({"step": state.step, "event": "warning", "kind": "diversity", "message": message})
+
+
+def _evaluate_fid(run: Run, state: RunState) -> None:
+    """Rank 0 measures the EMA generator's FID and keeps the best model in RUN/best."""
+    if not run.dist.is_main:
+        return
+    from latentkit.metrics.evaluate import evaluate  # heavy (scipy); only runs with --eval-every
+
+    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    cfg = run.cfg
+    fid = evaluate(G, run.data, run.features, ["fid"], cfg.eval_samples, seed=cfg.seed)["metrics"]["fid"]
+    record = {"step": state.step, "event": "eval", "fid": fid, "best": fid < state.best_fid}
+    if fid < state.best_fid:
+        state.best_fid = fid
+        save_bundle(run.out / "best", G, run.mcfg, name=f"{run.out.name}-best",
+                    extra={"run": {"step": state.step, "fid": fid, "dataset": cfg.dataset}})  # fmt: skip
+    run.log.write(record)
+    tqdm.write(f"latentkit: step {state.step}: FID {fid:.3f} (best {state.best_fid:.3f})")
+
+
+def _check_finite(losses: StepLosses, step: int, out: Path) -> None:
+    """Stop with a clear error when a loss is inf or nan (the last checkpoint stays intact)."""
+    for name, value in (("loss_d", losses.loss_d), ("loss_g", losses.loss_g)):
+        if not math.isfinite(value.item()):
             raise LatentkitError(
-                f"{out / 'checkpoints'}: none of its {len(skipped)} checkpoint(s) is usable (see above); "
-                "restore one from a backup, or move them away to restart the run from step 0"
-            )
-        ckpt = _share_checkpoint(ckpt, out, dist)
-        if ckpt is not None:
-            state = restore(ckpt, nets.modules, nets.optimizers)
-            apply_rng(state, {"batches": gen})
-            step, elapsed, peak_diversity = ckpt.step, state["elapsed"], state["peak_diversity"]
-            best_fid = state.get("best_fid") or math.inf
-    if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        write_json(out / "config.json", cfg.to_dict())
-    log = RunLog(out / "log.jsonl", resume_step=step if resume else None) if dist.is_main else None
-    if log and resume:
-        log.write({"step": step, "event": "resume", "from_step": step})
-
-    def checkpoint() -> None:
-        if dist.is_main:
-            state = capture_rng({"batches": gen})
-            state.update({
-                "elapsed": elapsed, "peak_diversity": peak_diversity, "model": mcfg.to_dict(),
-                "best_fid": best_fid if math.isfinite(best_fid) else None,
-            })  # fmt: skip
-            path = save_checkpoint(
-                out / "checkpoints", step, nets.modules, nets.optimizers, state, keep=cfg.keep_checkpoints
-            )
-            save_bundle(
-                out / "bundle",
-                recalibrated(nets.G_ema, mcfg.latent_dim, dist.device),
-                mcfg,
-                name=out.name,
-                extra={"run": {"step": step, "dataset": cfg.dataset, "loss": cfg.loss}},
-            )
-            log.write({"step": step, "event": "checkpoint", "path": str(path.relative_to(out))})
-        distributed.barrier(dist)
-
-    def samples() -> None:
-        if not dist.is_main:
-            return
-        G = recalibrated(nets.G_ema, mcfg.latent_dim, dist.device)
-        with torch.no_grad():
-            x = G(fixed_z.to(dist.device)).float().cpu()
-        path = out / "samples" / f"step-{step:08d}.png"
-        if data.is_image:
-            save_figure(path, image_grid(to_uint8(x), nrow=8))
-        else:
-            save_figure(path, points_figure(x.numpy(), extent=float(data.data.abs().max()) * 1.25))
-        nonlocal peak_diversity
-        div = diversity(x)
-        peak_diversity = max(peak_diversity, div)
-        log.write({"step": step, "event": "samples", "path": str(path.relative_to(out)), "diversity": div})
-        # Collapse is a fall: low diversity after having had more, not an untrained G's first grids.
-        if div < COLLAPSE_RATIO * data_diversity and div < 0.5 * peak_diversity:
-            log.write(
-                {
-                    "step": step,
-                    "event": "warning",
-                    "kind": "diversity",
-                    "message": f"samples lose diversity: {div:.3f} vs the data's {data_diversity:.3f} "
-                    "(mode collapse?)",
-                }
+                f"step {step}: {name} is {value.item()} — training diverged; the last good "
+                f"checkpoint in {out / 'checkpoints'} is intact (try a lower learning rate)"
             )
 
-    def evaluate_fid() -> None:
-        nonlocal best_fid
-        if not dist.is_main:
-            return
-        from latentkit.metrics.evaluate import evaluate
 
-        G = recalibrated(nets.G_ema, mcfg.latent_dim, dist.device)
-        fid = evaluate(G, data, features, ["fid"], cfg.eval_samples, seed=cfg.seed)["metrics"]["fid"]
-        record = {"step": step, "event": "eval", "fid": fid, "best": fid < best_fid}
-        if fid < best_fid:
-            best_fid = fid
-            save_bundle(out / "best", G, mcfg, name=f"{out.name}-best",
-                        extra={"run": {"step": step, "fid": fid, "dataset": cfg.dataset}})  # fmt: skip
-        log.write(record)
-        tqdm.write(f"latentkit: step {step}: FID {fid:.3f} (best {best_fid:.3f})")
+@dataclass
+class _Rate:
+    """Images per second since the previous log line."""
 
-    def batch_real() -> torch.Tensor:
-        idx = shard[torch.randint(len(shard), (cfg.batch_size,), generator=gen)]
-        x = data.batch(idx).to(dist.device)
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    t_last: float
+    step_last: int
 
-    policy = parse_policy(cfg.diffaugment) if data.is_image else ()
+    def images_per_second(self, step: int, images_per_step: int) -> float:
+        now = time.perf_counter()
+        rate = (step - self.step_last) * images_per_step / max(now - self.t_last, 1e-9)
+        self.t_last, self.step_last = now, step
+        return round(rate, 1)
 
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, policy) if policy else x
 
-    def noise() -> torch.Tensor:
-        return torch.randn(cfg.batch_size, mcfg.latent_dim, generator=gen).to(dist.device)
-
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and dist.is_main), dynamic_ncols=True)
-    t_last, step_last = time.perf_counter(), step
-    G, D = nets.G, nets.D
-    with _StopFlag() as stop:
-        try:
-            while step < cfg.steps and not stop.requested:
-                t0 = time.perf_counter()
-                # --- discriminator: n_critic steps ---------------------------------------------
-                D.requires_grad_(True)
-                for _ in range(opt["n_critic"]):
-                    real = batch_real()
-                    fake = G(noise())
-                    if cfg.r1_gamma > 0:
-                        real.requires_grad_(True)
-                    real_in, fake_in = augment(real), augment(fake.detach())
-                    real_logits, fake_logits = D(real_in), D(fake_in)
-                    loss_d = loss.d_loss(real_logits, fake_logits)
-                    if loss.needs_gradient_penalty:
-                        loss_d = loss_d + gradient_penalty(D, real_in, fake_in, loss.gp_weight)
-                    if cfg.r1_gamma > 0:
-                        loss_d = loss_d + r1_penalty(real_logits, real, cfg.r1_gamma)
-                    nets.opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    distributed.average_gradients(D, dist)
-                    nets.opt_d.step()
-                    if loss.clip_weights:
-                        with torch.no_grad():
-                            for p in D.parameters():
-                                p.clamp_(-loss.clip_weights, loss.clip_weights)
-                # --- generator: one step (reusing the last fake batch when the maths allows) ---
-                D.requires_grad_(False)
-                if opt["n_critic"] > 1:
-                    fake = G(noise())
-                fake_in = augment(fake)
-                if cfg.feature_matching:
-                    loss_g = feature_matching_loss(D, real_in, fake_in)
-                elif cfg.unrolled_steps:
-                    reals = [augment(batch_real()) for _ in range(cfg.unrolled_steps)]
-                    params = unrolled_parameters(D, loss, nets.opt_d, reals, fake_in)
-                    loss_g = loss.g_loss(functional_call(D, params, (fake_in,)))
-                else:
-                    loss_g = loss.g_loss(D(fake_in))
-                nets.opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                distributed.average_gradients(G, dist)
-                nets.opt_g.step()
-                distributed.broadcast_state(G, dist, buffers_only=True)
-                distributed.broadcast_state(D, dist, buffers_only=True)
-                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
-                # average would otherwise be mostly the random initial weights.
-                update_ema(nets.G_ema, G, min(cfg.ema, (1 + step) / (10 + step)))
-                step += 1
-                elapsed += time.perf_counter() - t0
-
-                for name, value in (("loss_d", loss_d), ("loss_g", loss_g)):
-                    if not math.isfinite(value.item()):
-                        raise LatentkitError(
-                            f"step {step}: {name} is {value.item()} — training diverged; the last good "
-                            f"checkpoint in {out / 'checkpoints'} is intact (try a lower learning rate)"
-                        )
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    now = time.perf_counter()
-                    record = {
-                        "step": step,
-                        "time": round(elapsed, 3),
-                        "loss_d": distributed.all_mean(loss_d.item(), dist),
-                        "loss_g": distributed.all_mean(loss_g.item(), dist),
-                        "d_real": distributed.all_mean(d_outputs(real_logits), dist),
-                        "d_fake": distributed.all_mean(d_outputs(fake_logits), dist),
-                        "js": distributed.all_mean(js_estimate(real_logits, fake_logits), dist),
-                        "grad_norm_d": grad_norm(D),
-                        "grad_norm_g": grad_norm(G),
-                        "img_per_s": round(
-                            (step - step_last) * cfg.batch_size * dist.world / max(now - t_last, 1e-9), 1
-                        ),
-                    }
-                    t_last, step_last = now, step
-                    if log:
-                        log.write(record)
-                        if warning := log.check_health(record):
-                            tqdm.write(f"latentkit: warning at step {step}: {warning}")
-                    bar.set_postfix(
-                        {k: f"{record[k]:.3f}" for k in ("d_real", "d_fake", "loss_d", "loss_g")},
-                        refresh=False,
-                    )
-                bar.update(1)
-                if step % cfg.sample_every == 0:
-                    samples()
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    evaluate_fid()
-                if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                    checkpoint()
-            # The end of a run, and Ctrl-C, always leave a checkpoint and a bundle.
-            samples()
-            checkpoint()
-            if dist.world > 1:
-                same = distributed.replicas_identical([G, D], dist)
-                if log:
-                    log.write({"step": step, "event": "replicas", "identical": same})
-        finally:
-            bar.close()
-            if log:
-                log.close()
-            distributed.shutdown(dist)
-    if stop.requested and dist.is_main:
-        print(f"latentkit: stopped at step {step}; continue with --resume")
-    return out
+def _log_step(run: Run, state: RunState, losses: StepLosses, rate: _Rate) -> dict:
+    """The log line of this step (every process joins the averages; rank 0 writes it); returns it."""
+    dist = run.dist
+    record = {
+        "step": state.step,
+        "time": round(state.elapsed, 3),
+        "loss_d": distributed.all_mean(losses.loss_d.item(), dist),
+        "loss_g": distributed.all_mean(losses.loss_g.item(), dist),
+        "d_real": distributed.all_mean(d_outputs(losses.real_logits), dist),
+        "d_fake": distributed.all_mean(d_outputs(losses.fake_logits), dist),
+        "js": distributed.all_mean(js_estimate(losses.real_logits, losses.fake_logits), dist),
+        "grad_norm_d": grad_norm(run.nets.D),
+        "grad_norm_g": grad_norm(run.nets.G),
+        "img_per_s": rate.images_per_second(state.step, run.cfg.batch_size * dist.world),
+    }
+    if run.log:
+        run.log.write(record)
+        if warning := run.log.check_health(record):
+            tqdm.write(f"latentkit: warning at step {state.step}: {warning}")
+    return record
 
 
 def _eval_features(cfg: TrainConfig, data: Dataset):
@@ -440,21 +398,6 @@ def _eval_features(cfg: TrainConfig, data: Dataset):
         return None
     if not cfg.eval_features:
         raise LatentkitError("--eval-every needs --eval-features PATH (a feature network for FID)")
-    from latentkit.metrics.features import load_feature_net
+    from latentkit.predictor import load_feature_net
 
     return load_feature_net(cfg.eval_features)[0]
-
-
-def _share_checkpoint(ckpt, out: Path, dist: distributed.Dist):
-    """Rank 0 picks the checkpoint to resume from; the others load the same file."""
-    if dist.world == 1:
-        return ckpt
-    import torch.distributed as tdist
-
-    from latentkit.train.checkpoint import load_checkpoint
-
-    step = torch.tensor([ckpt.step if ckpt is not None else -1], dtype=torch.int64, device=dist.device)
-    tdist.broadcast(step, src=0)
-    if dist.is_main or step.item() < 0:
-        return ckpt
-    return load_checkpoint(out / "checkpoints" / f"step-{step.item():08d}.safetensors")

@@ -1,13 +1,15 @@
-"""GAN objectives, one small object per loss, picked by name with `get_loss(name)`.
+"""GAN losses, one small object per loss, picked by name with `get_loss(name)`.
 
 Every loss takes the discriminator's raw logits (no sigmoid) and returns scalar tensors:
 
     loss.d_loss(real_logits, fake_logits)   # minimised by D
-    loss.g_loss(fake_logits)                # minimised by G
+    loss.g_loss(fake_logits)                # minimised by G; g_loss(fake_logits, real_logits) when
+                                            # the loss sets `g_needs_real` (relativistic losses)
 
-Class attributes tell the training loop what else the objective needs: `needs_gradient_penalty`
-(call `gradient_penalty` on D each step), `clip_weights` (clamp D's parameters to +-c after each
-step) and `default_optim` (lr_g, lr_d, Adam betas, n_critic = D steps per G step, from each paper).
+What else a loss needs is declared, never asked for by the loop: `regularisers()` gives the
+regularisers that are part of its definition (WGAN's weight clipping, WGAN-GP's gradient penalty;
+see regularisers.py), `config_options` maps its constructor arguments to TrainConfig fields, and
+`default_optim` holds lr_g, lr_d, Adam betas and n_critic (D steps per G step) from each paper.
 Below, r and f are the real and fake logits, and D(x) = sigmoid(logit) for the probabilistic losses.
 `default_optim` is shared by all instances: copy it (`{**loss.default_optim, ...}`) before changing.
 """
@@ -20,10 +22,9 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.models.config import ModelConfig
+from latentkit.train.regularisers import GradientPenalty, Regulariser, WeightClip
 
 # DCGAN's Adam settings (Radford et al. 2015), the default for the non-Wasserstein losses.
 DCGAN_OPTIM: dict[str, Any] = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
@@ -33,8 +34,8 @@ class GANLoss:
     """Base interface; subclasses set `name` and implement `d_loss` and `g_loss`."""
 
     name: ClassVar[str] = ""
-    needs_gradient_penalty: ClassVar[bool] = False
-    clip_weights: float | None = None
+    g_needs_real: ClassVar[bool] = False
+    config_options: ClassVar[dict[str, str]] = {}  # constructor argument -> TrainConfig field
     default_optim: ClassVar[dict[str, Any]] = DCGAN_OPTIM
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -42,6 +43,10 @@ class GANLoss:
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def regularisers(self) -> list[Regulariser]:
+        """The regularisers that are part of this loss's definition (none by default)."""
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -57,6 +62,7 @@ class NonSaturatingLoss(GANLoss):
     """
 
     name = "ns"
+    config_options: ClassVar[dict[str, str]] = {"real_label": "real_label"}
 
     def __init__(self, real_label: float = 1.0) -> None:
         self.real_label = float(real_label)
@@ -100,7 +106,10 @@ class WGANLoss(GANLoss):
     }
 
     def __init__(self, clip: float = 0.01) -> None:
-        self.clip_weights = float(clip)
+        self.clip = float(clip)
+
+    def regularisers(self) -> list[Regulariser]:
+        return [WeightClip(self.clip)]
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return fake_logits.mean() - real_logits.mean()
@@ -112,18 +121,18 @@ class WGANLoss(GANLoss):
 class WGANGPLoss(WGANLoss):
     """WGAN with gradient penalty (Gulrajani et al. 2017, Algorithm 1).
 
-    D: E[f] - E[r] + gp_weight * E[(||grad_x D(x_hat)||_2 - 1)^2]   (penalty via `gradient_penalty`)
-    G: -E[f].   Paper defaults: lambda=10, Adam(1e-4, betas=(0, 0.9)), n_critic=5. Not compatible with
-    batch norm in D: the penalty is per sample, batch norm mixes samples.
+    D: E[f] - E[r] + gp_weight * E[(||grad_x D(x_hat)||_2 - 1)^2]   (the `GradientPenalty` regulariser)
+    G: -E[f].   Paper defaults: lambda=10, Adam(1e-4, betas=(0, 0.9)), n_critic=5. No weight clipping.
     """
 
     name = "wgan-gp"
-    needs_gradient_penalty = True
     default_optim: ClassVar[dict[str, Any]] = {"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.0, 0.9), "n_critic": 5}
 
     def __init__(self, gp_weight: float = 10.0) -> None:
-        self.clip_weights = None
         self.gp_weight = float(gp_weight)
+
+    def regularisers(self) -> list[Regulariser]:
+        return [GradientPenalty(self.gp_weight)]
 
 
 class HingeLoss(GANLoss):
@@ -160,13 +169,32 @@ class LSGANLoss(GANLoss):
         return 0.5 * ((fake_logits - self.c) ** 2).mean()
 
 
+class RpGANLoss(GANLoss):
+    """Relativistic pairing GAN (Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2024).
+
+    D: E[softplus(f - r)]   G: E[softplus(r - f)], pairing the i-th real with the i-th fake logit.
+    D judges whether a real sample looks more real than a fake one, so G's loss needs D's logits on
+    the real batch too (`g_needs_real`). R3GAN pairs it with R1 and R2 penalties.
+    """
+
+    name = "rpgan"
+    g_needs_real = True
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.softplus(fake_logits - real_logits).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+        return F.softplus(real_logits - fake_logits).mean()
+
+
 LOSSES: dict[str, type[GANLoss]] = {
-    cls.name: cls for cls in (NonSaturatingLoss, MinimaxLoss, WGANLoss, WGANGPLoss, HingeLoss, LSGANLoss)
+    cls.name: cls
+    for cls in (NonSaturatingLoss, MinimaxLoss, WGANLoss, WGANGPLoss, HingeLoss, LSGANLoss, RpGANLoss)
 }
 
 
 def get_loss(name: str, **kw: Any) -> GANLoss:
-    """The loss called `name` ("ns", "minimax", "wgan", "wgan-gp", "hinge", "lsgan"), built with `kw`."""
+    """The loss called `name` (a key of `LOSSES`: "ns", "minimax", "wgan", ...), built with `kw`."""
     if name not in LOSSES:
         raise LatentkitError(f"loss {name!r} is unknown (valid: {', '.join(LOSSES)})")
     cls = LOSSES[name]
@@ -176,33 +204,6 @@ def get_loss(name: str, **kw: Any) -> GANLoss:
             valid = ", ".join(accepted) or "none"
             raise LatentkitError(f"loss {name!r} has no option {key!r} (valid: {valid})")
     return cls(**kw)
-
-
-def gradient_penalty(
-    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0
-) -> torch.Tensor:
-    """WGAN-GP penalty: weight * E[(||grad_x D(x_hat)||_2 - 1)^2] on x_hat = a*real + (1-a)*fake.
-
-    a ~ U[0, 1] per sample. The graph is kept (create_graph=True) so the penalty trains D.
-    real, fake: (N, ...) batches of the same shape. Returns a scalar tensor.
-    """
-    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-    # The eps keeps the backward pass of sqrt finite when a gradient is exactly zero.
-    norm = (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
-    return weight * ((norm - 1.0) ** 2).mean()
-
-
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, gamma: float) -> torch.Tensor:
-    """R1 penalty (Mescheder et al. 2018): gamma/2 * E[||grad_x D(x)||^2] on real samples.
-
-    `real` must require grad *before* computing `real_logits = D(real)`. Returns a scalar tensor.
-    """
-    if not real.requires_grad:
-        raise ValueError("r1_penalty: call real.requires_grad_(True) before real_logits = D(real)")
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
 
 
 def js_estimate(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> float:
@@ -221,13 +222,3 @@ def d_outputs(logits: torch.Tensor) -> float:
     """Mean of sigmoid(logits): D's average belief that the samples are real."""
     with torch.no_grad():
         return torch.sigmoid(logits.float()).mean().item()
-
-
-def check_compatible(cfg: ModelConfig, loss: GANLoss, r1_gamma: float = 0.0) -> None:
-    """Reject batch norm in D with a gradient penalty: the penalty assumes each sample's logit
-    depends on that sample only, which batch statistics break (Gulrajani et al. 2017, sec. 4)."""
-    if cfg.d_norm == "batch" and (loss.needs_gradient_penalty or r1_gamma > 0):
-        raise LatentkitError(
-            "d_norm=batch is invalid with a gradient penalty (wgan-gp/r1): "
-            "use --d-norm layer, instance, spectral or none"
-        )

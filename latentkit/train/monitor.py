@@ -11,6 +11,7 @@ plus event lines ({"step", "event": "warning" | "samples" | "checkpoint" | "resu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -29,13 +30,17 @@ COLLAPSE_RATIO = 0.3
 
 
 class RunLog:
-    """Append-only JSONL log of a run, flushed after every line so a crash loses nothing logged."""
+    """Append-only JSONL log of a run: each line is written whole or not at all, unbuffered, so a
+    crash loses nothing logged and a full disk never leaves a cut line."""
 
     def __init__(self, path: str | os.PathLike, resume_step: int | None = None) -> None:
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (lives as long as the run)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError as e:
+            raise LatentkitError(f"{self.path}: cannot write ({e.strerror or e})") from None
         self._low_d_fake = 0
 
     def _truncate_after(self, step: int) -> None:
@@ -50,8 +55,21 @@ class RunLog:
         write_bytes(self.path, "".join(x + "\n" for x in kept).encode())
 
     def write(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        """Append one JSON line; on a write error (a full disk) cut back what was written and raise
+        `LatentkitError` naming the file."""
+        data = (json.dumps(record) + "\n").encode()
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+            raise LatentkitError(
+                f"{self.path}: cannot write ({e.strerror or e}); the run stopped at step "
+                f"{record.get('step')} and its newest checkpoint is intact (free space, then --resume)"
+            ) from None
 
     def check_health(self, record: dict) -> str | None:
         """Return (and log) a warning when D(G(z)) has stayed near 0 for a while."""
@@ -67,7 +85,7 @@ class RunLog:
         return None
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
 
 def diversity(x: torch.Tensor) -> float:

@@ -5,17 +5,26 @@
 - Unrolled GAN (Metz et al. 2017): G is scored by a copy of D that has taken k further Adam steps
   against the current G, and the gradient flows back through those steps (create_graph), so G
   anticipates D's reply instead of chasing it from mode to mode.
+
+Each is a `Regulariser` (regularisers.py) that `replaces_g_loss` with its own, so at most one of them
+can be on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from latentkit.train.losses import GANLoss
+from latentkit.train.regularisers import Regulariser
+
+if TYPE_CHECKING:  # types only: the objective imports this module
+    from latentkit.train.config import TrainConfig
+    from latentkit.train.losses import GANLoss
+    from latentkit.train.objective import GBatch
 
 
 def feature_matching_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -56,3 +65,38 @@ def unrolled_parameters(
             new[name] = params[name] - lr * m_hat / (v_hat.sqrt() + eps)
         params = new
     return params
+
+
+class FeatureMatching(Regulariser):
+    """Feature matching (Salimans et al. 2016, sec. 3.1): L_G = || E f(x) - E f(G(z)) ||^2 over D's
+    trunk features f, on the real batch D last saw. On with `feature_matching`."""
+
+    name = "feature-matching"
+    replaces_g_loss = True
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, loss: GANLoss) -> FeatureMatching | None:
+        return cls() if cfg.feature_matching else None
+
+    def g_loss(self, g: GBatch) -> torch.Tensor:
+        return feature_matching_loss(g.D, g.real_in, g.fake_in)
+
+
+class UnrolledD(Regulariser):
+    """Unrolled GAN (Metz et al. 2017): L_G is the loss's G term under D after k differentiable Adam
+    steps on k fresh real batches. On with `unrolled_steps = k > 0`."""
+
+    name = "unrolled"
+    replaces_g_loss = True
+
+    def __init__(self, steps: int) -> None:
+        self.steps = int(steps)
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, loss: GANLoss) -> UnrolledD | None:
+        return cls(cfg.unrolled_steps) if cfg.unrolled_steps else None
+
+    def g_loss(self, g: GBatch) -> torch.Tensor:
+        reals = [g.draw_real() for _ in range(self.steps)]
+        params = unrolled_parameters(g.D, g.loss, g.opt_d, reals, g.fake_in)
+        return g.adversarial(lambda x: functional_call(g.D, params, (x,)))

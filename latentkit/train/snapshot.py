@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.models import ModelConfig, build_generator
+from latentkit.models import ModelConfig, build_generator, model_config_from_dict
 from latentkit.models.bundle import save_bundle
 from latentkit.train.checkpoint import Checkpoint, checkpoint_step, list_checkpoints, load_checkpoint
 
@@ -49,7 +49,7 @@ def checkpoint_generator(ckpt: Checkpoint, ema: bool = True) -> tuple[nn.Module,
     samples); `ema=False` the raw generator as the optimiser left it.
     """
     try:
-        cfg = ModelConfig.from_dict(ckpt.meta["state"]["model"])
+        cfg = model_config_from_dict(ckpt.meta["state"]["model"])
     except (KeyError, TypeError) as e:
         raise LatentkitError(f"{ckpt.path}: checkpoint has no model config ({e})") from None
     name = "G_ema" if ema else "G"

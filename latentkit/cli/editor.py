@@ -1,34 +1,20 @@
-"""CLI subcommand of the app: `latentkit editor [--model BUNDLE] [--host 127.0.0.1] [--port 7860] [--share]`.
+"""`latentkit editor [--model BUNDLE] [--host 127.0.0.1] [--port 7860] [--share]`: the Gradio editor.
 
-`add_commands(subparsers)` is called by `latentkit.cli.build_parser`. gradio is imported only when
-the command runs, so `latentkit --help` stays fast.
+gradio is imported only when the command runs. `python apps/editor.py` takes the same options
+(`editor_arguments`).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-from latentkit.errors import LatentkitError
-
-
-def default_model() -> Path:
-    """The shipped pretrained model: faces64, else the first one shipped."""
-    from latentkit.models.pretrained import DEFAULT, list_pretrained, pretrained_path
-
-    names = list_pretrained()
-    if not names:
-        raise LatentkitError(
-            "no pretrained model in this installation; pass --model BUNDLE (bundle or run folder)"
-        )
-    return pretrained_path(DEFAULT if DEFAULT in names else names[0])
 
 
 def run_editor(args: argparse.Namespace) -> int:
     """Serve the editor until interrupted (Ctrl-C)."""
     from latentkit.app import launch
+    from latentkit.models.pretrained import default_pretrained_path
 
-    model = args.model or default_model()
+    model = args.model or default_pretrained_path()
     launch(model, host=args.host, port=args.port, share=args.share, directions_file=args.directions_file)
     return 0
 

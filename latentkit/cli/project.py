@@ -1,4 +1,4 @@
-"""CLI subcommands for real images: `latentkit project` and `latentkit encoder train`.
+"""`latentkit project` and `latentkit encoder train`: real images into a model's latent space.
 
     latentkit project photo.png --model pretrained/faces32 --out z.npy
     latentkit edit --model pretrained/faces32 --latent z.npy --edit smile=2 --out edited
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from latentkit.cli.options import add_model, add_progress
 from latentkit.errors import LatentkitError
 
 
@@ -30,7 +31,7 @@ def _project(args: argparse.Namespace) -> int:
             if path.exists():
                 raise LatentkitError(f"{path}: already exists (pass --overwrite to replace it)")
     bundle = load_bundle(args.model)
-    if bundle.config.kind != "dcgan":
+    if not bundle.config.makes_images:
         raise LatentkitError(f"{args.model}: model {bundle.name!r} makes 2-d points; projection needs images")
     pixels, sha = read_input(args.image)
     net, encoder = bundle_helpers(bundle, args.predictor, args.encoder)
@@ -83,7 +84,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the project and encoder subcommands to `sub`."""
     p = sub.add_parser("project", help="project an image into a model's latent space (then edit it)")
     p.add_argument("image", help="input image (PNG, JPEG, WebP, ...); centre-cropped and resized")
-    p.add_argument("--model", required=True, help="bundle folder (or a run folder holding bundle/)")
+    add_model(p)
     p.add_argument("--out", required=True, help="latent file to write (.npy or .json) + its .projection.json")
     p.add_argument("--steps", type=int, default=250, help="optimisation steps")
     p.add_argument("--restarts", type=int, default=4, help="starting latents optimised in the first phase")
@@ -92,16 +93,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-perceptual", action="store_true", help="pixel loss only (no feature net)")
     p.add_argument("--encoder", help="encoder for a starting guess (default BUNDLE/encoder if present)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(p)
     p.set_defaults(func=_project)
 
     e = sub.add_parser("encoder", help="learned encoder giving `project` a starting point")
     e_sub = e.add_subparsers(dest="encoder_command", metavar="ACTION", required=True)
     t = e_sub.add_parser("train", help="train an encoder on (z, G(z)) pairs")
-    t.add_argument("--model", required=True, help="bundle folder")
+    add_model(t)
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="output folder (default BUNDLE/encoder)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress(t)
     t.set_defaults(func=_encoder_train)

@@ -1,8 +1,6 @@
-"""CLI subcommands of the provenance package: generate, verify, reproduce, keys.
+"""`latentkit generate`, `verify`, `reproduce` and `keys init`: signed samples and their checks.
 
-`add_commands(subparsers)` is called by `latentkit.cli.build_parser`. Functions return an exit code
-(0, or 1 for "checked and not verified / not identical"); user errors are `LatentkitError` (exit 2).
-Heavy imports (torch, the C2PA library) happen inside the functions so `--help` stays fast.
+`verify` and `reproduce` exit 1 for "checked and not verified / not identical".
 """
 
 from __future__ import annotations
@@ -10,17 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from latentkit.cli.options import IMAGE_SUFFIX, add_image_format, add_model, add_signing, signing_identity
+
 
 def _generate(args: argparse.Namespace) -> int:
     from latentkit.latent.sampling import parse_seeds, sample_latent
     from latentkit.models import load_bundle
     from latentkit.provenance.export import export_image
-    from latentkit.provenance.keys import load_identity
 
     seeds = parse_seeds(args.seeds)
     bundle = load_bundle(args.model)
-    identity = load_identity(args.sign_cert, args.sign_key)
-    suffix = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[args.format]
+    identity = signing_identity(args)
+    suffix = IMAGE_SUFFIX[args.format]
     for seed in seeds:
         export_image(
             bundle,
@@ -50,10 +49,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from latentkit.provenance.keys import load_identity
     from latentkit.provenance.reproduce import reproduce_image
 
-    identity = load_identity(args.sign_cert, args.sign_key)
+    identity = signing_identity(args)
     r = reproduce_image(args.image, args.out, model=args.model, overwrite=args.overwrite, identity=identity)
     for note in r.notes:
         print(f"note: {note}")
@@ -77,24 +75,16 @@ def _keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signing_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--sign-cert", help="PEM certificate chain (leaf first) to sign with instead of the local one"
-    )
-    p.add_argument("--sign-key", help="PEM private key of --sign-cert")
-
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the generate, verify, reproduce and keys subcommands to `sub`."""
     gen = sub.add_parser("generate", help="write signed, watermarked samples of a model")
-    gen.add_argument("--model", required=True, help="bundle folder (or a run folder holding bundle/)")
+    add_model(gen)
     gen.add_argument("--seeds", default="0-15", help='seeds: a range "0-15", a list "1,5,9" or a mix')
     gen.add_argument("--size", type=int, default=256, help="output side in pixels (bicubic upscale)")
-    gen.add_argument("--format", choices=("png", "jpeg", "webp"), default="png")
-    gen.add_argument("--quality", type=int, help="JPEG/WebP quality (default 95/90)")
+    add_image_format(gen)
     gen.add_argument("--out", required=True, help="output folder; files are named seedNNNN.png")
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
-    _signing_options(gen)
+    add_signing(gen)
     gen.set_defaults(func=_generate)
 
     ver = sub.add_parser("verify", help="check an image's manifest, C2PA signature, pixels and watermark")
@@ -108,7 +98,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--model", help="bundle folder (default: the pretrained model named in the manifest)")
     rep.add_argument("--out", required=True, help="where to write the copy (same format as the original)")
     rep.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    _signing_options(rep)
+    add_signing(rep)
     rep.set_defaults(func=_reproduce)
 
     keys = sub.add_parser("keys", help="manage the local signing identity")
