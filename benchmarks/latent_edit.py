@@ -2,6 +2,7 @@
 
     python benchmarks/latent_edit.py [--threads 2] [--samples 20000] [--batch-images 1000]
                                      [--predictor PRED] [--json results.json] [--animation-only]
+                                     [--export-only [--png-level-vs 6]]
 
 Model: `--model M` (a bundle or a shipped name such as faces64; copied to a temp folder, so its own
 directions are never touched) or, by default, a DCGAN generator at 64 px, ngf 64, latent 128 (random
@@ -15,7 +16,9 @@ trained for 20 steps on 256 faces here (its accuracy does not matter for speed).
    time split into render + score and the three SVM fits.
 3. `latentkit edit`'s loop for --batch-images seeds: edit + export_image (render, watermark, PNG
    encode with manifest, C2PA signature, atomic write); images/s and the time of each stage, measured
-   by wrapping the stage functions inside latentkit.provenance.export.
+   by wrapping the stage functions inside latentkit.provenance.export. `--export-only` runs only
+   this, with the model's own directions (e.g. `--model faces64`); `--png-level-vs L` runs it again
+   at zlib level L in the same process and reports the speed ratio (the machine may be shared).
 4. `latentkit interpolate --out x.gif`'s export: `export_animation` of a 30-frame slerp path at
    256 px (render, watermark, palette quantisation, GIF encode, decode + hash, C2PA sign, write),
    time per stage; and the watermark after GIF quantisation: bit accuracy on every decoded frame,
@@ -144,7 +147,9 @@ def bench_batch_export(editor, n: int, out: Path) -> dict:
     import latentkit.provenance.export as ex
     from latentkit.provenance.keys import init_keys, load_identity
 
-    identity = load_identity(init_keys(out / "keys") / "signer-chain.pem", out / "keys" / "signer-key.pem")
+    identity = load_identity(
+        init_keys(out / "keys", force=True) / "signer-chain.pem", out / "keys" / "signer-key.pem"
+    )
     stages = {
         "render": "render",
         "watermark": "embed_watermark",
@@ -195,7 +200,7 @@ def bench_batch_export(editor, n: int, out: Path) -> dict:
 def bench_animation(editor, out: Path, fmt: str, frames: int = 30, size: int = 256) -> dict:
     import numpy as np
 
-    import latentkit.provenance.animation as an
+    import latentkit.provenance.export as ex
     from latentkit.latent import keyframe_path
     from latentkit.provenance import animfile
     from latentkit.provenance.keys import init_keys, load_identity
@@ -207,14 +212,14 @@ def bench_animation(editor, out: Path, fmt: str, frames: int = 30, size: int = 2
     spent: dict[str, float] = defaultdict(float)
     marked: list[np.ndarray] = []
     stages = [
-        (an, "render"),
-        (an, "embed_watermark"),
+        (ex, "render"),
+        (ex, "embed_watermark"),
         (animfile, "quantise_gif_frames"),
         (animfile, "encode_gif"),
         (animfile, "encode_mp4"),
         (animfile, "decode_animation"),
-        (an, "sign_c2pa"),
-        (an, "write_bytes"),
+        (ex, "sign_c2pa"),
+        (ex, "write_bytes"),
     ]
     originals = [(mod, name, getattr(mod, name)) for mod, name in stages]
 
@@ -233,7 +238,7 @@ def bench_animation(editor, out: Path, fmt: str, frames: int = 30, size: int = 2
         setattr(mod, name, wrap(name, fn))
     try:
         t = time.perf_counter()
-        result = an.export_animation(
+        result = ex.export_animation(
             editor.bundle, path, out, f"walk.{fmt}", size=size, identity=identity, overwrite=True
         )
         total = time.perf_counter() - t
@@ -270,6 +275,12 @@ def main() -> None:
     p.add_argument("--predictor", help="attribute predictor (default: MODEL/predictor, else a quick one)")
     p.add_argument("--json")
     p.add_argument("--animation-only", action="store_true", help="only the interpolation GIF/MP4 export")
+    p.add_argument(
+        "--export-only", action="store_true", help="only the batch export, with the model's directions"
+    )
+    p.add_argument(
+        "--png-level-vs", type=int, help="with --export-only: also at this zlib level, same process"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -285,6 +296,9 @@ def main() -> None:
         if args.animation_only:
             run_animation(Editor(bundle), root, results)
             return _save(results, args.json)
+        if args.export_only:
+            run_export_only(Editor(bundle), args.batch_images, root, results, args.png_level_vs)
+            return _save(results, args.json)
         predictor = make_predictor(bundle, args.predictor)
         results["directions_fit"] = bench_fit(bundle, predictor, args.samples)
         print("directions fit:", json.dumps(results["directions_fit"]))
@@ -298,6 +312,36 @@ def main() -> None:
         print("batch export:", json.dumps(results["batch_export"]))
         run_animation(editor, root, results)
     _save(results, args.json)
+
+
+def run_export_only(editor, n: int, root: Path, results: dict, other_level: int | None) -> None:
+    """The batch export alone; with `other_level`, alternately at that plain zlib level and the shipped
+    PNG settings (`imagefile.PNG_OPTIONS`), in this one process, so a busy machine hits both alike."""
+    import shutil
+
+    from latentkit.provenance import imagefile
+
+    shipped = dict(imagefile.PNG_OPTIONS)
+    runs: dict[str, list[dict]] = defaultdict(list)
+    settings = [("shipped", shipped)]
+    if other_level is not None:
+        other = (f"level_{other_level}", {"compress_level": other_level})
+        settings = [other, settings[0], other, settings[0]]
+    try:
+        for label, options in settings:
+            imagefile.PNG_OPTIONS = options
+            shutil.rmtree(root / "images", ignore_errors=True)
+            r = bench_batch_export(editor, n, root)
+            runs[label].append(r)
+            print(f"batch export, PNG {label} {options}:", json.dumps(r))
+    finally:
+        imagefile.PNG_OPTIONS = shipped
+    results["batch_export"] = {"png_options": {k: str(v) for k, v in shipped.items()}, **runs}
+    if other_level is not None:
+        best = {k: max(r["images_per_s"] for r in v) for k, v in runs.items()}
+        ratio = round(best["shipped"] / best[f"level_{other_level}"], 2)
+        results["batch_export"]["speed_ratio_vs_level"] = ratio
+        print(f"shipped PNG settings vs zlib level {other_level}: {ratio}x images/s (best run of each)")
 
 
 def run_animation(editor, root: Path, results: dict) -> None:

@@ -15,8 +15,9 @@ from PIL import Image, ImageDraw
 
 from latentkit.data.faces import render_faces
 from latentkit.latent.editor import Editor, parse_edit
-from latentkit.latent.inversion import bundle_helpers, project, to_pixels
+from latentkit.latent.inversion import bundle_helpers, project
 from latentkit.models import load_bundle
+from latentkit.pixels import to_pixels
 from latentkit.viz import image_grid, save_figure
 
 LABEL_W = 110

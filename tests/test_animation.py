@@ -13,8 +13,8 @@ from latentkit.errors import LatentkitError
 from latentkit.latent import keyframe_path, sample_latent
 from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_animation, reproduce_image, verify_image
-from latentkit.provenance.animation import decode_latents
 from latentkit.provenance.animfile import MAX_FRAMES, frames_sha256, read_animation
+from latentkit.provenance.manifest import decode_latents
 from latentkit.provenance.watermark import detect_watermark
 
 pytestmark = pytest.mark.usefixtures("home")  # one signing identity per module (conftest)

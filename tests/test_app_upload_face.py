@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from test_app_api import fields, free_port, knobs, tiny_bundle
 
-from latentkit.latent.inversion import to_pixels
+from latentkit.pixels import to_pixels
 from latentkit.provenance import init_keys, verify_image
 
 pytestmark = [

@@ -18,20 +18,19 @@ from PIL import Image
 
 from latentkit.cli import main
 from latentkit.errors import LatentkitError
+from latentkit.images import prepare_image, read_input
 from latentkit.latent.encoder import load_encoder, save_encoder, train_encoder
 from latentkit.latent.inversion import (
     load_projection_record,
-    prepare_image,
     project,
     project_image,
     projection_for,
     psnr,
-    read_input,
     save_projection,
     sidecar_path,
-    to_pixels,
 )
 from latentkit.models import DCGANConfig, MLPConfig, build_generator, load_bundle, save_bundle
+from latentkit.pixels import to_pixels
 from latentkit.predictor import load_feature_net
 from latentkit.provenance import verify_image
 from latentkit.provenance.export import export_image

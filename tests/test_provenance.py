@@ -15,7 +15,6 @@ from conftest import run_cli
 from PIL import Image, PngImagePlugin
 
 import latentkit
-import latentkit.export
 import latentkit.provenance
 import latentkit.provenance.export as export_module
 from latentkit.errors import LatentkitError
@@ -290,7 +289,6 @@ def test_keys_dir_honours_latentkit_home_then_xdg(monkeypatch, tmp_path):
 
 
 def test_every_public_export_entry_point_stamps_manifest_signature_watermark(exports, cli_outputs):
-    assert latentkit.export.export_image is export_module.export_image
     assert latentkit.provenance.export_image is export_module.export_image
     folder = cli_outputs["folder"]
     outputs = [

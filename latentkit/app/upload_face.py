@@ -28,7 +28,8 @@ def project_upload(
     Returns (latent (D,) float32, the manifest's projection record as JSON text, a one-line summary).
     Bad files (not an image, too small, too large) raise `LatentkitError`.
     """
-    from latentkit.latent.inversion import bundle_helpers, project, read_input
+    from latentkit.images import read_input
+    from latentkit.latent.inversion import bundle_helpers, project
 
     path = checked_upload(path, IMAGE_SUFFIXES, MAX_IMAGE_BYTES)
     pixels, sha = read_input(path, name=path.name)

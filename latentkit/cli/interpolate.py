@@ -61,7 +61,7 @@ def _interpolate(args: argparse.Namespace) -> int:
 
 def _interpolate_animation(args: argparse.Namespace, editor, path, where, endpoints, identity) -> int:
     """`latentkit interpolate --out x.gif|x.mp4`: the whole path as one signed animation."""
-    from latentkit.provenance.animation import export_animation
+    from latentkit.provenance.export import export_animation
 
     out = Path(args.out)
     record = {

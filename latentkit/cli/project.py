@@ -20,7 +20,8 @@ from latentkit.io import check_output
 def _project(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from latentkit.latent.inversion import bundle_helpers, project, read_input, save_projection, sidecar_path
+    from latentkit.images import read_input
+    from latentkit.latent.inversion import bundle_helpers, project, save_projection, sidecar_path
     from latentkit.models import load_bundle
 
     out = Path(args.out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentkit.data.base import Dataset, to_uint8_images
+from latentkit.data.base import Dataset
 from latentkit.errors import LatentkitError
 
 BUILTIN = ("faces", "ring", "grid", "digits", "stacked-digits")
@@ -47,4 +47,4 @@ def load_dataset(name: str, size: int = 64, n: int | None = None, seed: int = 0,
     )
 
 
-__all__ = ["BUILTIN", "Dataset", "load_dataset", "to_uint8_images"]
+__all__ = ["BUILTIN", "Dataset", "load_dataset"]

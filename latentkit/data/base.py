@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from latentkit.pixels import to_float
+
 
 @dataclass
 class Dataset:
@@ -53,10 +55,5 @@ class Dataset:
         """Samples at `index` as float32: images scaled to [-1, 1], points unchanged."""
         x = self.data[index]
         if self.is_image:
-            return x.float().div_(127.5).sub_(1.0)
+            return to_float(x)
         return x.float()
-
-
-def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
-    """Map float images in [-1, 1] (N, C, H, W) back to uint8 [0, 255]."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)

@@ -154,7 +154,7 @@ class Editor:
 
         Files for users go through `export` (watermark, manifest, signature).
         """
-        from latentkit.provenance.export import render
+        from latentkit.models.render import render
 
         return render(self.bundle, check_latents(z, self.latent_dim, "latent").reshape(-1), size)
 

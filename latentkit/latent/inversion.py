@@ -1,6 +1,6 @@
 """Projecting an image into a generator's latent space (GAN inversion), so real images can be edited.
 
-    pixels = read_input("me.png")                          # (H, W, 3) uint8, any size >= MIN_SIDE
+    pixels, sha = read_input("me.png")                     # latentkit.images: (H, W, 3) uint8, SHA-256
     result = project(bundle, pixels, feature_net=net)      # a Projection: z, reconstruction, PSNR...
     save_projection("z.npy", result)                       # z.npy + z.projection.json (the record)
 
@@ -18,13 +18,13 @@ Method (optimisation on z, after the StyleGAN2 projector, Karras et al. 2020, ad
 The generator is in eval mode (batch norm uses running statistics), so the restarts in a batch do
 not influence each other. Input images are centre-cropped to a square and resized (Lanczos) to the
 model's resolution; grey and palette images become RGB and transparent pixels are composited over
-white (`read_input`). Images whose shorter side is under `min_side(resolution)` are refused.
+white (`latentkit.images.read_input`, `prepare_image`). Images whose shorter side is under
+`latentkit.images.min_side(resolution)` are refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 import time
@@ -34,83 +34,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from latentkit.errors import LatentkitError
+from latentkit.images import prepare_image, read_input
 from latentkit.io import parse_tagged_json, read_bytes, write_json
+from latentkit.pixels import to_pixels, to_tensor
 
 FORMAT = "latentkit-projection"
 VERSION = 1
 SIDECAR_SUFFIX = ".projection.json"
-MIN_SIDE = 16
 
 
-# --- input images --------------------------------------------------------------------------------
-
-
-def min_side(resolution: int) -> int:
-    """Smallest accepted input side for a model of `resolution` px: half of it (upscaling more than
-    2x invents the detail the projection would then copy), and never under MIN_SIDE."""
-    return max(MIN_SIDE, resolution // 2)
-
-
-def read_input(source: str | os.PathLike | bytes, name: str | None = None) -> tuple[np.ndarray, str]:
-    """An input image as ((H, W, 3) uint8 RGB, SHA-256 hex of the file's bytes).
-
-    `source` is a path or the file's bytes (`name` then labels errors). Decoding goes through
-    `latentkit.provenance.imagefile.decode_bytes` (size limits, decompression-bomb guard, one-line
-    errors for non-images and truncated files). Grey and palette images become RGB; alpha is
-    composited over white; the EXIF orientation of photos is applied.
-    """
-    from latentkit.provenance.imagefile import MAX_BYTES, decode_bytes
-
-    if isinstance(source, bytes):
-        data, name = source, name or "image"
-    else:
-        name = name or str(source)
-        data = read_bytes(source, MAX_BYTES)
-    decoded = decode_bytes(data, name)  # every check happens here; reopening below is then safe
-    pixels = decoded.pixels
-    img = Image.open(io.BytesIO(data))
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if has_alpha or img.getexif().get(0x0112, 1) != 1:  # 0x0112: EXIF orientation
-        img = ImageOps.exif_transpose(img)
-        if has_alpha:
-            rgba = img.convert("RGBA")
-            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        pixels = np.asarray(img.convert("RGB"))
-    return pixels, hashlib.sha256(data).hexdigest()
-
-
-def prepare_image(pixels: np.ndarray, resolution: int, name: str = "image") -> np.ndarray:
-    """Centre-crop (H, W, 3) uint8 to a square and resize it (Lanczos) to (resolution, resolution, 3)."""
-    h, w = pixels.shape[:2]
-    need = min_side(resolution)
-    if min(h, w) < need:
-        raise LatentkitError(
-            f"{name}: {w}x{h} pixels is too small; the shorter side must be at least {need} px "
-            f"for a {resolution} px model"
-        )
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = Image.fromarray(np.ascontiguousarray(pixels[top : top + side, left : left + side]))
-    if side != resolution:
-        square = square.resize((resolution, resolution), Image.LANCZOS)
-    return np.asarray(square.convert("RGB"))
-
-
-def to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) or (N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1]."""
-    x = torch.from_numpy(np.array(pixels, dtype=np.float32))  # a copy: inputs may be read-only
-    x = x[None] if x.ndim == 3 else x
-    return x.permute(0, 3, 1, 2) / 127.5 - 1.0
-
-
-def to_pixels(x: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> (N, H, W, 3) uint8 (grey repeated to RGB), as `render` rounds."""
-    img = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-    img = img.cpu().numpy()
-    return np.repeat(img, 3, axis=3) if img.shape[3] == 1 else img
+# --- image quality ---------------------------------------------------------------------------
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

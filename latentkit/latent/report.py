@@ -135,7 +135,7 @@ def edit_effect(
 
 def _grid(editor: Editor, z: np.ndarray, vector: np.ndarray, strengths: np.ndarray, path: Path) -> None:
     """Edit grid PNG: one row per latent in z, one column per strength, tiles >= 64 px."""
-    from latentkit.data.base import to_uint8_images
+    from latentkit.pixels import to_uint8
     from latentkit.viz import image_grid, save_figure
 
     zs = (z[:, None] + strengths[None, :, None] * vector[None, None]).reshape(-1, z.shape[1])
@@ -143,9 +143,7 @@ def _grid(editor: Editor, z: np.ndarray, vector: np.ndarray, strengths: np.ndarr
         x = editor.bundle.generator(torch.from_numpy(zs.astype(np.float32)))
     scale = max(1, 64 // editor.bundle.config.resolution)
     captions = [f"{s:+.1f}" for s in strengths] * len(z)
-    save_figure(
-        path, image_grid(to_uint8_images(x.cpu()), nrow=len(strengths), captions=captions, scale=scale)
-    )
+    save_figure(path, image_grid(to_uint8(x.cpu()), nrow=len(strengths), captions=captions, scale=scale))
 
 
 def _plot(results: dict[str, Any], attributes: list[str], path: Path) -> None:

@@ -20,6 +20,7 @@ from latentkit.data import Dataset
 from latentkit.errors import LatentkitError
 from latentkit.metrics import METRICS, compute_metrics
 from latentkit.metrics.modes import mode_metrics
+from latentkit.pixels import to_uint8
 from latentkit.predictor import FeatureNet, extract_features
 
 MIN_SAMPLES = 20  # k-NN metrics need several neighbours per point; FID needs a covariance
@@ -37,7 +38,7 @@ def generate(generator: nn.Module, n: int, seed: int = 0, batch_size: int = 256)
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), generator.latent_dim, generator=gen)
         x = generator(z.to(device)).float().cpu()
-        parts.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8) if x.dim() == 4 else x)
+        parts.append(to_uint8(x) if x.dim() == 4 else x)
     return torch.cat(parts)
 
 

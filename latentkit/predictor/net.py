@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentkit.errors import LatentkitError
+from latentkit.pixels import to_float
 
 KINDS = ("binary", "continuous", "categorical")
 MAX_CLASSES = 1000
@@ -230,7 +231,7 @@ class FeatureNet(nn.Module):
 def _to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1]; float images pass through."""
     if images.dtype == torch.uint8:
-        return images.float().div_(127.5).sub_(1.0)
+        return to_float(images)
     return images.float()
 
 

@@ -1,8 +1,8 @@
 """Provenance on every exported image: manifest, C2PA signature, invisible watermark, verification.
 
-`export_image` is the one function that writes user-facing images (`export_animation` the one for
-GIF/MP4 animations, through the same render, watermark and signing); `verify_image` and
-`reproduce_image` check either. See docs/provenance.md.
+`export_image` (PNG/JPEG/WebP) and `export_animation` (GIF/MP4) are the two entry points of the one
+export path that writes user-facing images (render, watermark, manifest, signature; see export.py);
+`verify_image` and `reproduce_image` check either. See docs/provenance.md.
 
 Names are imported on first use (PEP 562) so that `latentkit verify` does not load torch.
 """
@@ -13,12 +13,10 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "AnimationResult": "animation",
-    "export_animation": "animation",
     "DEFAULT_SIZE": "export",
     "ExportResult": "export",
+    "export_animation": "export",
     "export_image": "export",
-    "render": "export",
     "SigningIdentity": "keys",
     "init_keys": "keys",
     "keys_dir": "keys",

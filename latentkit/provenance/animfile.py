@@ -26,14 +26,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from latentkit.errors import LatentkitError
+from latentkit.images import MAX_BYTES
 from latentkit.io import read_bytes
-from latentkit.provenance.imagefile import MAX_BYTES
+from latentkit.provenance.imagefile import FORMATS
 
-FORMATS = {"gif": "image/gif", "mp4": "video/mp4"}
-SUFFIXES = {".gif": "gif", ".mp4": "mp4"}
+DEFAULT_FPS = 12.0
+MIN_FPS, MAX_FPS = 1.0, 50.0  # browsers slow GIF delays under 20 ms down to 100 ms
 MAX_FRAMES = 600  # 50 s at 12 fps; far more than any interpolation needs
 MAX_TOTAL_PIXELS = 160_000_000  # frames x width x height: ~480 MB of decoded RGB
 MP4_CRF = 18
+CODECS = {"gif": "gif, 256-colour palette per frame", "mp4": f"h264 yuv420p crf {MP4_CRF}"}  # output.codec
 VIDEO_HINT = "MP4 needs the optional imageio-ffmpeg package: pip install 'latentkit[video]'"
 
 
@@ -196,9 +198,9 @@ def decode_animation(data: bytes, name: str) -> DecodedAnimation:
     fmt = sniff(data)
     if fmt == "gif":
         frames, text = _decode_gif(data, name)
-        return DecodedAnimation(data, fmt, FORMATS[fmt], frames, text)
+        return DecodedAnimation(data, fmt, FORMATS[fmt].mime, frames, text)
     if fmt == "mp4":
-        return DecodedAnimation(data, fmt, FORMATS[fmt], _decode_mp4(data, name))
+        return DecodedAnimation(data, fmt, FORMATS[fmt].mime, _decode_mp4(data, name))
     raise LatentkitError(f"{name}: not a GIF or MP4 file")
 
 

@@ -1,66 +1,63 @@
-"""The one export function: every user-facing image latentkit writes goes through `export_image`.
+"""The one export path: every user-facing image or animation latentkit writes goes through `_export`.
 
-    z --generator--> model-resolution RGB --bicubic--> size x size --watermark--> encode with the
-    manifest (PNG iTXt + XMP) --C2PA sign (last)--> temp file --rename--> folder/name
+    zs (N, D) --render each (latentkit.models.render)--> watermark each with ONE export id
+      --> encode (PNG/JPEG/WebP; GIF: per-frame palette; MP4: H.264) --> decode, hash the pixels
+      --> manifest (PNG iTXt + XMP / GIF comment) --C2PA sign (last)--> temp file --rename--> folder/name
 
-The image is rendered here from the latent, not passed in, so the manifest's latent is by
-construction the one that made the pixels, and `latentkit reproduce` can re-run the same path.
-Upscaling is Pillow's bicubic filter; a generator's own resolution is usually 64-128 px, and 256 px
-gives the watermark room and viewers a usable size.
+`export_image` (one latent, PNG/JPEG/WebP) and `export_animation` (N latents, GIF/MP4) are its two
+named entry points. The pixels are rendered here from the latents, not passed in, so the manifest's
+latents are by construction the ones that made the pixels, and `latentkit reproduce` can re-run the
+same path. Formats and their limits are `imagefile.FORMATS`.
+
+An animation's manifest is an image manifest (`latent` is the first frame's) plus
+
+    "animation": {"frames": 30, "fps": 12.0, "loop": true,
+                  "latents": {"count": 30, "dim": 128, ...}}     # every frame's exact z, (N, D)
+
+and `output.pixels_sha256` is the SHA-256 of all decoded frames, an (N', H, W, 3) uint8 array in
+order (`animfile.frames_sha256`; N' < N only when a GIF stored identical neighbours once), with
+`output.frames` = N'. For one image that is the SHA-256 of its (H, W, 3) pixels.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes
 from latentkit.models import Bundle
+from latentkit.models.render import DEFAULT_SIZE, render
+from latentkit.provenance import animfile
 from latentkit.provenance import manifest as mf
 from latentkit.provenance.c2pa_sign import sign_c2pa
-from latentkit.provenance.imagefile import DEFAULT_QUALITY, FORMATS, SUFFIXES, decode_bytes, encode_image
+from latentkit.provenance.imagefile import (
+    ANIMATION_FORMATS,
+    FORMATS,
+    IMAGE_FORMATS,
+    SUFFIXES,
+    decode_bytes,
+    encode_image,
+)
 from latentkit.provenance.keys import SigningIdentity, load_identity
 from latentkit.provenance.watermark import SCHEME, embed_watermark, new_export_id
-
-DEFAULT_SIZE = 256
-MIN_SIZE, MAX_SIZE = 64, 2048
 
 
 @dataclass
 class ExportResult:
-    """What `export_image` wrote: the file, its manifest and the watermark's export id."""
+    """What an export wrote: the file, its manifest, the watermark's export id and the decoded frames
+    (1 for an image; fewer than the latents only when a GIF stored identical neighbours once)."""
 
     path: Path
     manifest: dict[str, Any]
     export_id: str
-
-
-def render(bundle: Bundle, z: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
-    """Render one latent: z (latent_dim,) float32 -> (size, size, 3) uint8 RGB, bicubic-upscaled.
-
-    Always a batch of one on the generator's device, so the same z gives the same pixels whether
-    it comes from `generate`, the app or `reproduce` (on the same platform and torch version).
-    """
-    if not bundle.config.makes_images:
-        raise LatentkitError(f"model {bundle.name!r} makes {bundle.config.kind} points, not images")
-    if bundle.generator.training:
-        raise ValueError("render: the generator must be in eval mode (batch norm statistics)")
-    device = next(bundle.generator.parameters()).device
-    with torch.no_grad():
-        x = bundle.generator(torch.from_numpy(np.ascontiguousarray(z))[None].to(device))[0]
-    img = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    if img.shape[:2] != (size, size):
-        img = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-    return img
+    frames: int = 1
 
 
 def export_image(
@@ -90,65 +87,192 @@ def export_image(
             "conditioned_on": ["age"]}]; interpolation: e.g. {"endpoints": [...], "method": "slerp",
             "t": 0.25}; projection: where a projected latent came from (`Projection.record()`). All are
             recorded as given and must be plain JSON data.
-        size: output side in pixels (upscaled from the model's resolution).
+        size: output side in pixels (upscaled from the model's resolution), 64 to 2048.
         format: "png", "jpeg" or "webp"; default from the name's suffix.
         quality: JPEG/WebP quality (default 95/90); ignored for PNG.
         overwrite: replace an existing file (refused otherwise).
         identity: signing certificate and key; default the local one (`latentkit keys init`).
         export_id: 6 hex digits for the watermark; default random (`reproduce` passes the original's).
     """
-    path, fmt = _target(folder, name, format)
+    return _export(
+        bundle,
+        lambda: _check_latent(z, bundle.config.latent_dim)[None],
+        folder,
+        name,
+        IMAGE_FORMATS,
+        format=format,
+        size=size,
+        quality=quality,
+        fps=None,
+        records={"seed": seed, "edits": edits, "interpolation": interpolation, "projection": projection},
+        overwrite=overwrite,
+        identity=identity,
+        export_id=export_id,
+    )
+
+
+def export_animation(
+    bundle: Bundle,
+    zs: np.ndarray | torch.Tensor,
+    folder: str | os.PathLike,
+    name: str,
+    *,
+    fps: float = animfile.DEFAULT_FPS,
+    edits: list[dict[str, Any]] | None = None,
+    interpolation: dict[str, Any] | None = None,
+    size: int = DEFAULT_SIZE,
+    format: str | None = None,
+    overwrite: bool = False,
+    identity: SigningIdentity | None = None,
+    export_id: str | None = None,
+) -> ExportResult:
+    """Render every latent of `zs` with `bundle` and write them as one signed, watermarked animation.
+
+    Args:
+        zs: (N, latent_dim) float32, one latent per frame, 1 <= N <= 600 (`animfile.MAX_FRAMES`).
+        folder, name: where to write; `name` is a plain file name ending .gif or .mp4.
+        fps: frames per second, 1 to 50.
+        edits, interpolation: recorded as given (plain JSON), e.g. interpolation =
+            {"method": "slerp", "keyframes": [{"seed": 3}, ...], "t": [[0, 0.0], [0, 0.5], ...]}.
+        size: frame side in pixels, 64 to 1024 (even for MP4).
+        format: "gif" or "mp4"; default from the suffix. MP4 needs `pip install 'latentkit[video]'`.
+        overwrite, identity, export_id: as for `export_image`; every frame carries the same export id.
+    """
+    return _export(
+        bundle,
+        lambda: check_frame_latents(zs, bundle.config.latent_dim),
+        folder,
+        name,
+        ANIMATION_FORMATS,
+        format=format,
+        size=size,
+        quality=None,
+        fps=fps,
+        records={"seed": None, "edits": edits, "interpolation": interpolation, "projection": None},
+        overwrite=overwrite,
+        identity=identity,
+        export_id=export_id,
+    )
+
+
+def _export(
+    bundle: Bundle,
+    latents: Callable[[], np.ndarray],
+    folder: str | os.PathLike,
+    name: str,
+    allowed: tuple[str, ...],
+    *,
+    format: str | None,
+    size: int,
+    quality: int | None,
+    fps: float | None,
+    records: dict[str, Any],
+    overwrite: bool,
+    identity: SigningIdentity | None,
+    export_id: str | None,
+) -> ExportResult:
+    """The export core: checks, render + watermark, encode, manifest, sign, verify the hash, write.
+
+    `latents()` returns the checked (N, D) latents (called after the name and size checks, so their
+    errors come first); `records` holds the manifest's seed, edits, interpolation and projection.
+    """
+    path, fmt = _target(folder, name, format, allowed)
+    spec = FORMATS[fmt]
     if path.exists() and not overwrite:
         raise LatentkitError(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise LatentkitError(f"export size {size}: must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-    quality = DEFAULT_QUALITY[fmt] if quality is None or fmt == "png" else quality
-    if quality is not None and not 1 <= quality <= 100:
-        raise LatentkitError(f"export quality {quality}: must be between 1 and 100")
-    z = _check_latent(z, bundle.config.latent_dim)
+    _check_size(size, fmt)
+    quality = _check_quality(quality, fmt)
+    if spec.animated:
+        fps = _check_fps(fps)
+    zs = latents()
+    if spec.animated and len(zs) * size * size > animfile.MAX_TOTAL_PIXELS:
+        raise LatentkitError(f"animation: {len(zs)} frames of {size} px is too much; use fewer or smaller")
+    if fmt == "mp4" and not animfile.mp4_available():
+        raise LatentkitError(animfile.VIDEO_HINT)
     identity = identity or load_identity()
     export_id = export_id or new_export_id()
 
-    pixels = embed_watermark(render(bundle, z, size), export_id)
+    frames = [embed_watermark(render(bundle, z, size), export_id) for z in zs]
+    encode = _encoder(frames, fmt, quality, fps)
     # The recorded hash is of the pixels a viewer decodes, so lossy formats are encoded first.
-    decoded = pixels if fmt == "png" else decode_bytes(encode_image(pixels, fmt, quality), name).pixels
+    decoded = frames if fmt == "png" else _decode(encode(None), fmt, name)
+    output = {
+        "width": size,
+        "height": size,
+        "format": fmt,
+        "quality": quality,
+        "upscale": "bicubic",
+        "pixels_sha256": animfile.frames_sha256(decoded),  # of one image: its (H, W, 3) pixels
+    }
+    if spec.animated:
+        output |= {"codec": animfile.CODECS[fmt], "frames": len(decoded)}
     manifest = mf.build_manifest(
-        model={
-            "name": bundle.name,
-            "weights_sha256": bundle.weights_sha256,
-            "config_sha256": bundle.config_sha256,
-            "resolution": bundle.config.resolution,
-        },
-        z=z,
-        seed=seed,
-        edits=edits,
-        interpolation=interpolation,
-        projection=projection,
-        output={
-            "width": size,
-            "height": size,
-            "format": fmt,
-            "quality": quality,
-            "upscale": "bicubic",
-            "pixels_sha256": mf.pixels_sha256(decoded),
-        },
+        model=model_record(bundle),
+        z=zs[0],
+        output=output,
         watermark={"scheme": SCHEME, "export_id": export_id},
+        **records,
     )
-    data = encode_image(pixels, fmt, quality, mf.dumps(manifest), mf.build_xmp(manifest))
-    data = sign_c2pa(data, FORMATS[fmt], manifest, identity, title=path.name)
-    if mf.pixels_sha256(decode_bytes(data, name).pixels) != manifest["output"]["pixels_sha256"]:
+    if spec.animated:
+        manifest["animation"] = {
+            "frames": len(zs),
+            "fps": fps,
+            "loop": True,
+            "latents": mf.encode_latents(zs),
+        }
+    data = sign_c2pa(encode(manifest), spec.mime, manifest, identity, title=path.name)
+    if animfile.frames_sha256(_decode(data, fmt, name)) != output["pixels_sha256"]:
         raise RuntimeError(f"{fmt} encoding is not deterministic here: the pixel hash would be wrong")
     write_bytes(path, data)
-    return ExportResult(path, manifest, export_id)
+    return ExportResult(path, manifest, export_id, len(decoded))
 
 
-def _target(folder: str | os.PathLike, name: str, fmt: str | None) -> tuple[Path, str]:
-    """folder/name after checking that `name` cannot escape `folder`, and the output format."""
+def model_record(bundle: Bundle) -> dict[str, Any]:
+    """The manifest's `model` record: name, weight and config hashes, native resolution."""
+    return {
+        "name": bundle.name,
+        "weights_sha256": bundle.weights_sha256,
+        "config_sha256": bundle.config_sha256,
+        "resolution": bundle.config.resolution,
+    }
+
+
+def _encoder(
+    frames: list[np.ndarray], fmt: str, quality: int | None, fps: float | None
+) -> Callable[[dict[str, Any] | None], bytes]:
+    """manifest (or None) -> the file's bytes in `fmt`, carrying the manifest's unsigned copy."""
+    if fmt == "gif":
+        # Quantise once, so the file with the manifest comment has exactly the pixels hashed before.
+        images = animfile.quantise_gif_frames(frames)
+        return lambda m: animfile.encode_gif(images, fps, None if m is None else mf.dumps(m))
+    if fmt == "mp4":
+        data = animfile.encode_mp4(frames, fps)  # an MP4 carries the manifest only in its C2PA signature
+        return lambda m: data
+    return lambda m: encode_image(
+        frames[0], fmt, quality, *(() if m is None else (mf.dumps(m), mf.build_xmp(m)))
+    )
+
+
+def _decode(data: bytes, fmt: str, name: str) -> list[np.ndarray]:
+    """The frames a viewer decodes from `data`: [one (H, W, 3) uint8 image] or every animation frame."""
+    if FORMATS[fmt].animated:
+        return animfile.decode_animation(data, name).frames
+    return [decode_bytes(data, name).pixels]
+
+
+def _target(
+    folder: str | os.PathLike, name: str, fmt: str | None, allowed: tuple[str, ...]
+) -> tuple[Path, str]:
+    """folder/name after checking that `name` cannot escape `folder`, and its format (one of `allowed`)."""
     check_export_name(name)
     suffix_fmt = SUFFIXES.get(Path(name).suffix.lower())
     fmt = fmt.lower().replace("jpg", "jpeg") if fmt else suffix_fmt
-    if fmt not in FORMATS:
-        raise LatentkitError(f"export {name!r}: format must be png, jpeg or webp (from the name or format=)")
+    if fmt not in allowed:
+        if FORMATS[allowed[0]].animated:
+            kinds = "an animation is a " + " or ".join(FORMATS[f].suffix for f in allowed) + " file"
+        else:
+            kinds = "format must be " + ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise LatentkitError(f"export {name!r}: {kinds} (from the name or format=)")
     if suffix_fmt != fmt:
         raise LatentkitError(f"export {name!r}: the suffix does not match format {fmt!r}")
     return Path(folder) / name, fmt
@@ -161,7 +285,37 @@ def check_export_name(name: str) -> None:
         raise LatentkitError(f"export name {name!r}: must be a plain file name inside the output folder")
 
 
+def _check_size(size: int, fmt: str) -> None:
+    spec = FORMATS[fmt]
+    if not spec.min_size <= size <= spec.max_size or (spec.even and size % 2):
+        what = "animation" if spec.animated else "export"
+        even = f" and even for {fmt.upper()}" if spec.even else ""
+        raise LatentkitError(
+            f"{what} size {size}: must be between {spec.min_size} and {spec.max_size} pixels{even}"
+        )
+
+
+def _check_quality(quality: int | None, fmt: str) -> int | None:
+    """The quality to record: the format's default when None; None for formats without one."""
+    default = FORMATS[fmt].quality
+    if default is None:
+        return None
+    quality = default if quality is None else quality
+    if not 1 <= quality <= 100:
+        raise LatentkitError(f"export quality {quality}: must be between 1 and 100")
+    return quality
+
+
+def _check_fps(fps: float | None) -> float:
+    if fps is None or not animfile.MIN_FPS <= float(fps) <= animfile.MAX_FPS:
+        raise LatentkitError(
+            f"animation fps {fps}: must be between {animfile.MIN_FPS:g} and {animfile.MAX_FPS:g}"
+        )
+    return float(fps)
+
+
 def _check_latent(z: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
+    """z as (dim,) float32 with finite values, else `LatentkitError`."""
     if isinstance(z, torch.Tensor):
         z = z.detach().cpu().numpy()
     z = np.asarray(z, dtype=np.float32).reshape(-1) if np.size(z) == dim else np.asarray(z)
@@ -170,3 +324,21 @@ def _check_latent(z: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
     if not np.isfinite(z).all():
         raise LatentkitError("export latent: contains NaN or infinity")
     return z
+
+
+def check_frame_latents(zs: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
+    """zs as (N, dim) float32 with 1 <= N <= MAX_FRAMES and finite values, else `LatentkitError`."""
+    if isinstance(zs, torch.Tensor):
+        zs = zs.detach().cpu().numpy()
+    zs = np.asarray(zs, dtype=np.float32)
+    if zs.ndim != 2 or zs.shape[1] != dim:
+        raise LatentkitError(f"animation latents: shape {tuple(zs.shape)}, the model needs (frames, {dim})")
+    if len(zs) == 0:
+        raise LatentkitError("animation latents: no frames (need at least 1)")
+    if len(zs) > animfile.MAX_FRAMES:
+        raise LatentkitError(
+            f"animation latents: {len(zs)} frames is over the {animfile.MAX_FRAMES}-frame limit"
+        )
+    if not np.isfinite(zs).all():
+        raise LatentkitError("animation latents: contain NaN or infinity")
+    return zs

@@ -79,6 +79,20 @@ def decode_latent(record: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
+def encode_latents(zs: np.ndarray) -> dict[str, Any]:
+    """The `animation.latents` record of (N, D) latents: exact float32 little-endian base64 + SHA-256."""
+    return {"count": int(zs.shape[0]), **encode_latent(zs), "dim": int(zs.shape[1])}
+
+
+def decode_latents(record: dict[str, Any]) -> np.ndarray:
+    """The exact (N, D) float32 latents of an `animation.latents` record; checks length and SHA-256."""
+    try:
+        count, dim = int(record["count"]), int(record["dim"])
+    except (KeyError, TypeError, ValueError):
+        raise LatentkitError("manifest animation.latents: count or dim missing") from None
+    return decode_latent({**record, "dim": count * dim}).reshape(count, dim)
+
+
 def pixels_sha256(pixels: np.ndarray) -> str:
     """SHA-256 of an (H, W, 3) uint8 RGB array's row-major bytes."""
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:

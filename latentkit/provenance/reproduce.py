@@ -16,8 +16,8 @@ from latentkit.errors import LatentkitError
 from latentkit.models import load_bundle
 from latentkit.models.pretrained import list_pretrained, pretrained_path
 from latentkit.provenance import manifest as mf
-from latentkit.provenance.animation import decode_latents, export_animation
-from latentkit.provenance.export import export_image
+from latentkit.provenance.export import export_animation, export_image
+from latentkit.provenance.imagefile import FORMATS
 from latentkit.provenance.keys import SigningIdentity
 from latentkit.provenance.verify import verify_image
 
@@ -92,7 +92,7 @@ def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, 
         raise LatentkitError(f"manifest animation.fps {anim.get('fps')!r}: not a number") from None
     return export_animation(
         bundle,
-        decode_latents(anim.get("latents") or {}),
+        mf.decode_latents(anim.get("latents") or {}),
         out.parent,
         out.name,
         fps=fps,
@@ -108,13 +108,13 @@ def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, 
 
 def _format_for(out: Path, recorded: str) -> str:
     """The recorded format, after checking that --out's suffix names it (JPEG/WebP pixels are lossy)."""
-    suffix = out.suffix.lower()
-    names = {"png": ".png", "jpeg": ".jpg or .jpeg", "webp": ".webp", "gif": ".gif", "mp4": ".mp4"}
-    if recorded not in names:
+    if recorded not in FORMATS:
         raise LatentkitError(f"--out {out}: the original's format {recorded!r} is not one latentkit writes")
-    wanted = names[recorded]
-    if suffix not in wanted.split(" or "):
-        raise LatentkitError(f"--out {out}: the original is {recorded.upper()}; give a {wanted} name")
+    suffixes = FORMATS[recorded].suffixes
+    if out.suffix.lower() not in suffixes:
+        raise LatentkitError(
+            f"--out {out}: the original is {recorded.upper()}; give a {' or '.join(suffixes)} name"
+        )
     return recorded
 
 

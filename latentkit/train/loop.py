@@ -26,11 +26,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from latentkit.data import Dataset, load_dataset, to_uint8_images
+from latentkit.data import Dataset, load_dataset
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_json
 from latentkit.models.bundle import save_bundle
 from latentkit.models.config import ModelConfig, config_for_data
+from latentkit.pixels import to_uint8
 from latentkit.train import distributed
 from latentkit.train.checkpoint import (
     Checkpoint,
@@ -339,7 +340,7 @@ def _save_samples(run: Run, state: RunState) -> None:
         x = G(run.fixed_z.to(run.dist.device)).float().cpu()
     path = run.out / "samples" / f"step-{state.step:08d}.png"
     if run.data.is_image:
-        save_figure(path, image_grid(to_uint8_images(x), nrow=8))
+        save_figure(path, image_grid(to_uint8(x), nrow=8))
     else:
         save_figure(path, points_figure(x.numpy(), extent=float(run.data.data.abs().max()) * 1.25))
     div = diversity(x)
