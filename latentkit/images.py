@@ -25,6 +25,8 @@ from latentkit.io import read_bytes
 MAX_PIXELS = 64_000_000  # 8000 x 8000: any real photo, far below what would exhaust memory
 MAX_BYTES = 256 * 2**20
 MIN_SIDE = 16
+# File suffixes accepted as input images (uploads in the editor); any of them Pillow decodes.
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 def decode_image(data: bytes, name: str) -> tuple[Image.Image, np.ndarray]:

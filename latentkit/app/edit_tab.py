@@ -38,9 +38,10 @@ from latentkit.app.state import (
     describe,
     snapshot,
 )
-from latentkit.app.upload_face import IMAGE_SUFFIXES, project_upload
+from latentkit.app.upload_face import project_upload
 from latentkit.app.widgets import check_size, checked_upload, export_panel
 from latentkit.errors import LatentkitError
+from latentkit.images import INPUT_SUFFIXES
 from latentkit.latent.editor import load_latents, save_latents
 
 _LIVE = threading.Lock()  # slider events of one session may run side by side: no lost updates
@@ -186,7 +187,7 @@ def build_edit_tab(app: EditorApp, state: gr.State) -> EditControls:
                 roll = gr.Button("Random face", scale=2, elem_id="random")
             face_upload = gr.File(
                 label="…or upload a face: it is projected into the model (a few seconds), then edit it",
-                file_types=list(IMAGE_SUFFIXES),
+                file_types=list(INPUT_SUFFIXES),
                 type="filepath",
                 height=90,
                 elem_id="face_upload",

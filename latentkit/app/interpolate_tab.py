@@ -23,6 +23,7 @@ from latentkit.latent import keyframe_path, lerp, parse_seeds, slerp
 from latentkit.latent.editor import load_latents
 from latentkit.provenance import export_animation
 from latentkit.provenance.animfile import mp4_available
+from latentkit.provenance.imagefile import ANIMATION_FORMATS
 
 MAX_KEYFRAMES = 8
 MAX_FRAMES = 241  # path length cap: (K - 1) * frames + 1, e.g. 8 keyframes x 30 frames
@@ -139,7 +140,7 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
                 )
             t = gr.Slider(0.0, 1.0, 0.0, step=0.01, label="t along the path", elem_id="t")
     size, export, out, report = export_panel("Export animation (signed)", "export_frames")
-    kinds = ["gif", "mp4"] if mp4_available() else ["gif"]
+    kinds = [k for k in ANIMATION_FORMATS if k != "mp4" or mp4_available()]
     kind = gr.Radio(kinds, value="gif", label="Animation format", visible=len(kinds) > 1)
 
     st = c.state

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from latentkit.app.widgets import checked_upload
+from latentkit.images import INPUT_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_IMAGE_BYTES = 20 * 2**20  # a photo; the decoder's pixel limit guards against bombs as well
 _HELPERS: dict[int, tuple] = {}  # id(EditorApp) -> (feature net, encoder), loaded on first upload
 
@@ -31,7 +31,7 @@ def project_upload(
     from latentkit.images import read_input
     from latentkit.latent.inversion import bundle_helpers, project
 
-    path = checked_upload(path, IMAGE_SUFFIXES, MAX_IMAGE_BYTES)
+    path = checked_upload(path, INPUT_SUFFIXES, MAX_IMAGE_BYTES)
     pixels, sha = read_input(path, name=path.name)
     if id(app) not in _HELPERS:
         _HELPERS[id(app)] = bundle_helpers(app.bundle)

@@ -10,8 +10,9 @@ from latentkit.app.core import guarded
 from latentkit.app.media import report_markdown
 from latentkit.app.widgets import checked_upload
 from latentkit.errors import LatentkitError
+from latentkit.provenance.imagefile import SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4")  # GIF/MP4: the Interpolate tab's exports
+IMAGE_SUFFIXES = tuple(SUFFIXES)  # whatever latentkit exports: stills and animations
 MAX_IMAGE_BYTES = 20 * 2**20
 
 

@@ -9,11 +9,11 @@ import argparse
 from pathlib import Path
 
 from latentkit.cli.options import (
-    IMAGE_SUFFIX,
     add_deprecated_alias,
     add_export,
     add_image_format,
     add_model,
+    image_suffix,
     names,
     signing_identity,
 )
@@ -64,7 +64,7 @@ def _edit(args: argparse.Namespace) -> int:
     plans = [(job, plan_job(editor, job)) for job in jobs]  # every bad name or latent fails before writing
     identity = signing_identity(args)
     total = sum(len(p) for _, p in plans)
-    suffix = IMAGE_SUFFIX[args.format]
+    suffix = image_suffix(args.format)
     bar = tqdm(total=total, desc="edit", unit="img", disable=args.no_progress or total < 4)
     for job, plan in plans:
         folder = Path(args.out) / job.name if job.name else Path(args.out)

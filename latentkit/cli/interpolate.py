@@ -7,6 +7,8 @@ from pathlib import Path
 
 from latentkit.cli.options import add_export, add_model, signing_identity
 from latentkit.errors import LatentkitError
+from latentkit.provenance.animfile import DEFAULT_FPS
+from latentkit.provenance.imagefile import ANIMATION_FORMATS, IMAGE_FORMATS, SUFFIXES
 
 
 def _interpolate(args: argparse.Namespace) -> int:
@@ -18,7 +20,7 @@ def _interpolate(args: argparse.Namespace) -> int:
     from latentkit.latent.sampling import parse_seeds
 
     suffix = Path(args.out).suffix.lower()
-    if suffix in (".png", ".jpg", ".jpeg", ".webp"):
+    if SUFFIXES.get(suffix) in IMAGE_FORMATS:
         raise LatentkitError(
             f"--out {args.out}: give a folder for signed PNG frames, or a .gif or .mp4 file for one "
             "signed animation"
@@ -33,7 +35,7 @@ def _interpolate(args: argparse.Namespace) -> int:
         endpoints = [{"seed": s, "psi": args.psi} for s in seeds]
     path, where = keyframe_path(keys, args.frames, args.method, loop=args.loop)
     identity = signing_identity(args)
-    if suffix in (".gif", ".mp4"):
+    if SUFFIXES.get(suffix) in ANIMATION_FORMATS:
         return _interpolate_animation(args, editor, path, where, endpoints, identity)
     for i, (z, (segment, t)) in enumerate(
         tqdm(list(zip(path, where, strict=True)), desc="frames", unit="frame", disable=args.no_progress)
@@ -102,7 +104,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
     i.add_argument("--loop", action="store_true", help="return to the first keyframe")
     i.add_argument("--psi", type=float, default=1.0, help="truncation of seed latents (1 = none)")
-    i.add_argument("--fps", type=float, default=12.0, help="frames per second of a .gif/.mp4 --out")
+    i.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frames per second of a .gif/.mp4 --out")
     i.add_argument(
         "--out",
         required=True,

@@ -14,11 +14,11 @@ import argparse
 import sys
 
 from latentkit.data import BUILTIN
+from latentkit.models.render import DEFAULT_SIZE
+from latentkit.provenance.imagefile import FORMATS, IMAGE_FORMATS
 
 DATASET_HELP = f"{', '.join(BUILTIN)}, or a folder of images"
 MODEL_HELP = "bundle folder, run folder holding bundle/, or a shipped model's name (e.g. faces64)"
-# Image format -> file suffix of everything the exporters write as stills.
-IMAGE_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
 def names(text: str) -> list[str]:
@@ -72,13 +72,22 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 
 def add_image_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=tuple(IMAGE_SUFFIX), default="png")
+    p.add_argument("--format", choices=IMAGE_FORMATS, default="png")
     p.add_argument("--quality", type=int, help="JPEG/WebP quality (default 95/90)")
+
+
+def add_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="output side in pixels (bicubic upscale)")
+
+
+def image_suffix(fmt: str) -> str:
+    """The file suffix of exports in image format `fmt` ("jpeg" -> ".jpg")."""
+    return FORMATS[fmt].suffix
 
 
 def add_export(p: argparse.ArgumentParser) -> None:
     """--size, --overwrite, signing and --no-progress: the options of every exporting command."""
-    p.add_argument("--size", type=int, default=256, help="output side in pixels (bicubic upscale)")
+    add_size(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     add_signing(p)
     add_progress(p)

@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from latentkit.cli.options import IMAGE_SUFFIX, add_image_format, add_model, add_signing, signing_identity
+from latentkit.cli.options import (
+    add_image_format,
+    add_model,
+    add_signing,
+    add_size,
+    image_suffix,
+    signing_identity,
+)
 from latentkit.io import check_output
 
 
@@ -20,7 +27,7 @@ def _generate(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     bundle = load_bundle(args.model)
     identity = signing_identity(args)
-    suffix = IMAGE_SUFFIX[args.format]
+    suffix = image_suffix(args.format)
     for seed in seeds:
         export_image(
             bundle,
@@ -82,7 +89,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     gen = sub.add_parser("generate", help="write signed, watermarked samples of a model")
     add_model(gen)
     gen.add_argument("--seeds", default="0-15", help='seeds: a range "0-15", a list "1,5,9" or a mix')
-    gen.add_argument("--size", type=int, default=256, help="output side in pixels (bicubic upscale)")
+    add_size(gen)
     add_image_format(gen)
     gen.add_argument("--out", required=True, help="output folder; files are named seedNNNN.png")
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
