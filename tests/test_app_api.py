@@ -21,6 +21,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from latentkit.errors import LatentkitError
 from latentkit.latent import (
     Direction,
     Editor,
@@ -378,3 +379,97 @@ def test_twenty_users_editing_at_once_all_get_their_pictures(served, tmp_path):
         t.join(timeout=300)
     assert errors == [] and len(results) == 60
     assert all(r["url"].startswith(served.url) for r in results)
+
+
+# --- requests from elsewhere (issue 16 items 9, 10, 17) ---------------------------------------------
+
+
+def test_a_request_for_another_host_is_refused(served):
+    ok = httpx.get(served.url)
+    assert ok.status_code == 200
+    rebound = httpx.get(served.url, headers={"Host": "evil.example"})
+    assert rebound.status_code == 403 and "Host" in rebound.text
+
+
+def test_an_upload_from_another_sites_page_is_refused_and_stores_nothing(served):
+    upload = served.url.rstrip("/") + "/gradio_api/upload"
+    folder = Path(served.app.workdir) / "gradio"
+    before = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    files = {"files": ("big.bin", b"x" * 1000, "application/octet-stream")}
+    refused = httpx.post(upload, files=files, headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403
+    after = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    assert after == before
+    own_page = httpx.post(upload, files=files, headers={"Origin": served.url.rstrip("/")})
+    assert own_page.status_code == 200
+
+
+def test_an_inherited_gradio_temp_dir_is_not_served(tmp_path, monkeypatch):
+    from gradio.utils import get_upload_folder
+
+    from latentkit.app import build_app
+
+    foreign = tmp_path / "someone-elses"
+    foreign.mkdir()
+    (foreign / "signer-key.pem").write_text("PRIVATE KEY")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(foreign))
+    work = tmp_path / "work"
+    build_app(tiny_bundle(tmp_path / "tiny"), tmp_path / "d.json", work)
+    assert Path(get_upload_folder()) == work / "gradio"
+
+
+def test_sigterm_removes_the_editors_temp_folder(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bundle = tiny_bundle(tmp_path / "tiny")
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False"}
+    argv = [sys.executable, "-m", "latentkit", "editor", "--model", str(bundle), "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        (workdir,) = tmp_path.glob("latentkit-editor-*")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert not workdir.exists()
+
+
+def test_two_sessions_cannot_save_custom_directions_under_one_name(served, tmp_path):
+    def session():
+        return Client(served.url, analytics_enabled=False, verbose=False, download_files=tmp_path)
+
+    first, second = session(), session()
+    picks = []
+    for c in (first, second):
+        gallery, _, _ = c.predict(api_name="/custom_samples")
+        order = np.argsort([mouth_score(g["image"]) for g in gallery])
+        picks.append(([str(i + 1) for i in order[-4:]], [str(i + 1) for i in order[:4]]))
+    status, *_ = first.predict("mustache", *picks[0], api_name="/custom_fit")
+    assert "Fitted **mustache**" in status
+    before = served.user.read_bytes()
+    with pytest.raises(AppError, match="'mustache' is already saved"):
+        second.predict("mustache", *picks[1], api_name="/custom_fit")
+    assert served.user.read_bytes() == before  # the first session's direction is untouched
+    status, *_ = first.predict("mustache", *picks[0], api_name="/custom_fit")  # refitting your own is fine
+    assert "Fitted **mustache**" in status
+
+
+def test_the_custom_directions_file_has_a_cap():
+    from latentkit.app.custom_tab import MAX_SAVED, check_free_name
+
+    full = {f"d{i}" for i in range(MAX_SAVED)}
+    with pytest.raises(LatentkitError, match="full"):
+        check_free_name("one_more", full, set())
+    check_free_name("d3", full, {"d3"})  # replacing your own direction adds none

@@ -135,6 +135,12 @@ class EditorApp:
             d.meta = {**d.meta, "kind": "custom"}
         return set(base), {**{n: d for n, d in user.items() if n not in base}, **base}
 
+    def saved_custom_names(self) -> set[str]:
+        """Names in the user's custom directions file now (other sessions may have added some)."""
+        if not self.user_file.is_file():
+            return set()
+        return set(load_directions(self.bundle, self.user_file))
+
     # --- sessions and edits --------------------------------------------------------------------
 
     def new_session(self) -> Session:

@@ -25,6 +25,8 @@ GRID = 32
 MIN_PER_SIDE = 3
 CHOICES = [str(i) for i in range(1, GRID + 1)]
 
+MAX_SAVED = 64  # custom directions kept in one user file, across every session
+
 
 def grid_gallery(s: Session, pos: list[str], neg: list[str]) -> list[tuple[str, str]]:
     """The grid's images with captions "7  + has it" / "7  − not" for marked ones."""
@@ -126,8 +128,9 @@ def build_custom_tab(app: EditorApp, c: EditControls, tab: gr.Tab) -> None:
         label = check_name(text)
         if label in app.directions:
             raise LatentkitError(f"direction {label!r} already exists; choose another name")
-        direction, finder, z, labels = fit_custom(app, s, label, list(p or []), list(n or []))
         taken = {d.name: i for i, d in s.custom.items()}
+        check_free_name(label, app.saved_custom_names(), set(taken))
+        direction, finder, z, labels = fit_custom(app, s, label, list(p or []), list(n or []))
         slot = taken.get(label, next((i for i in free if i not in s.custom), None))
         if slot is None:
             raise LatentkitError(
@@ -164,6 +167,15 @@ def build_custom_tab(app: EditorApp, c: EditControls, tab: gr.Tab) -> None:
     )
     outputs = [status, *[c.rows[i] for i in free], *[c.sliders[i] for i in free], c.groups["custom"]]
     fit.click(on_fit, [st, name, pos, neg], outputs, api_name="custom_fit", **heavy)
+
+
+def check_free_name(name: str, saved: set[str], mine: set[str]) -> None:
+    """Refuse a name another session already saved (it would silently replace theirs: their recipes
+    would render another face), and a new name once the file holds `MAX_SAVED` directions."""
+    if name in saved and name not in mine:
+        raise LatentkitError(f"a custom direction {name!r} is already saved; choose another name")
+    if name not in saved and len(saved) >= MAX_SAVED:
+        raise LatentkitError(f"the custom directions file is full ({MAX_SAVED}); remove some from it first")
 
 
 def slot_updates(app: EditorApp, s: Session, free: list[int]) -> list[Any]:

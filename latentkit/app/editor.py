@@ -3,22 +3,28 @@
 Defaults that matter: bound to 127.0.0.1, no share link, no analytics, uploads capped, the queue
 sized for 20 people editing at once, and the only folders served are gradio's cache and the app's
 own export folder, both inside the app's temp folder (the signing keys are explicitly blocked).
+Requests for another Host, and cross-site state changes, are refused (`guard.py`); the temp folder
+goes at exit, Ctrl-C and SIGTERM alike.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # also when this module is imported directly
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from latentkit.app.batch_tab import build_batch_tab
 from latentkit.app.core import EditorApp
 from latentkit.app.custom_tab import build_custom_tab
 from latentkit.app.edit_tab import build_edit_tab, view
+from latentkit.app.guard import LocalRequestGuard, allowed_hosts
 from latentkit.app.interpolate_tab import build_interpolate_tab
 from latentkit.app.verify_tab import MAX_IMAGE_BYTES, build_verify_tab
 
@@ -46,8 +52,9 @@ def build_app(
     the page is `blocks.editor_app`.
     """
     app = EditorApp(model_path, directions_file, Path(workdir) if workdir else None)
-    # Everything gradio writes (previews, uploads) lands inside the app's own folder.
-    os.environ.setdefault("GRADIO_TEMP_DIR", str(app.workdir / "gradio"))
+    # Everything gradio writes (previews, uploads) lands inside the app's own folder, whatever an
+    # inherited GRADIO_TEMP_DIR says: gradio serves that folder whole.
+    os.environ["GRADIO_TEMP_DIR"] = str(app.workdir / "gradio")
     with gr.Blocks(
         title=f"latentkit editor: {app.bundle.name}", analytics_enabled=False, delete_cache=(900, 3600)
     ) as demo:
@@ -98,6 +105,8 @@ def launch(
     from latentkit.provenance import keys_dir
 
     torch.set_num_threads(threads)
+    if not prevent_thread_lock:  # serving until stopped: a SIGTERM must clean up like Ctrl-C
+        _exit_cleanly_on_sigterm()
     demo = build_app(model, directions_file)
     app: EditorApp = demo.editor_app
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -118,5 +127,13 @@ def launch(
         ssr_mode=False,
         mcp_server=False,
         css=CSS,
+        app_kwargs={"middleware": [Middleware(LocalRequestGuard, hosts=allowed_hosts(host))]},
     )
     return demo
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM ends the process through SystemExit, so exit handlers remove the app's temp folder
+    (uploaded faces, exports) as they do after Ctrl-C; a no-op off the main thread."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
