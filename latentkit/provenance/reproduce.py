@@ -123,8 +123,10 @@ def _check_recorded(output: dict, watermark: dict, image: str | os.PathLike) -> 
     width, export_id = output.get("width"), watermark.get("export_id")
     if isinstance(width, bool) or not isinstance(width, int):
         raise LatentkitError(f"{image}: manifest output.width {width!r} is not an integer")
-    if not isinstance(export_id, str) or re.fullmatch(r"[0-9a-f]{6}", export_id) is None:
-        raise LatentkitError(f"{image}: manifest watermark.export_id {export_id!r} is not 6 hex digits")
+    if not isinstance(export_id, str) or re.fullmatch(r"[0-9a-f]{8}|[0-9a-f]{6}", export_id) is None:
+        raise LatentkitError(
+            f"{image}: manifest watermark.export_id {export_id!r} is not 8 (or 6) hex digits"
+        )
 
 
 def _default_model(model: dict, image: str | os.PathLike) -> Path:

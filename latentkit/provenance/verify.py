@@ -234,12 +234,17 @@ def format_report(r: VerifyReport) -> str:
     wm = r.watermark
     if wm.found:
         agree = {True: ", matches the manifest", False: ", DIFFERS from the manifest", None: ""}
-        how = " after a shift search" if wm.method != "direct" else ""
+        how = {"direct": "", "shift search": " after a shift search"}.get(wm.method, "")
+        if wm.method == "resync":
+            how = f" after resync: rotated {wm.rotation_deg:.1f} deg, scaled {wm.scale:.2f}"
+        if wm.bits_corrected:
+            how += f", {wm.bits_corrected} bit(s) corrected"
         if r.watermark_votes:
             how += f", on {r.watermark_votes[0]} of {r.watermark_votes[1]} frames checked"
+        model = f", model {wm.model_fingerprint}" if wm.model_fingerprint else ""
         lines.append(
-            f"  watermark  found: latentkit export {wm.export_id} (confidence {wm.confidence:.1f}{how})"
-            f"{agree[r.watermark_matches_manifest]}"
+            f"  watermark  found: latentkit export {wm.export_id}{model} ({wm.scheme}, confidence "
+            f"{wm.confidence:.1f}{how}){agree[r.watermark_matches_manifest]}"
         )
     else:
         votes = f", {r.watermark_votes[1]} frames checked" if r.watermark_votes else ""

@@ -1,41 +1,48 @@
-"""Invisible watermark: 48 bits in the luma of an export, chosen by `benchmarks/watermark.py`.
+"""Invisible watermark of every export: what it carries, and the one detector for both schemes.
 
-Scheme "latentkit-iss/1": improved spread spectrum (Malvar & Florencio 2003, IEEE TSP 51(4)).
-Each payload bit b has a fixed pseudo-random pattern p_b on a 256x256 grid, band-limited to 32-64
-cycles per image side: above the detail a bicubic upscale from 64 px creates (little host
-interference), below what a 50% downscale or JPEG q75 removes. The embedder adds a luma pattern
-w = sum_b a_b p_b whose coefficients a = G^-1 (alpha s - P y) make each correlation <y + w, p_b>
-exactly alpha * s_b (s_b = +-1, G = P P^T): the host's own correlation is cancelled instead of being
-noise, which is what lets alpha stay small (PSNR ~42 dB). The detector resizes to 256x256,
-correlates, and takes signs; 16 unused "decoy" patterns measure the noise floor for the confidence.
+"latentkit-iss/2" (written since issue 21; `watermark_iss2.py`): 64 data bits -- a 32-bit export id
+and a 32-bit model fingerprint (the first 8 hex digits of the model's weights SHA-256) -- in a
+BCH(127, 64) codeword, carried by a tiled spread-spectrum mark that re-finds rotation, scale, aspect
+and crop offset from a sync constellation before decoding.
+"latentkit-iss/1" (`watermark_iss1.py`): 16-bit tag + 24-bit export id + CRC-8; still read.
 
-Payload: 16-bit tag 0x4C4B ("LK") + 24-bit export id + CRC-8 of those 40 bits. An image counts as
-watermarked only when the tag and CRC both match, so a random image passes with probability 2^-24.
+The export id's width names the scheme: 8 hex digits embed /2, 6 hex digits embed /1 (so re-exporting
+an old manifest's id reproduces its pixels). `new_export_id(32)` gives 8, the default still 6.
 
-Other export sizes embed the 256 grid's pattern resized to the image, and detection resizes back.
-A crop without rescaling is found by searching all shifts (FFT correlation), used only for images
-smaller than the grid. The patterns come from a public seed: anyone can read, and with effort
-remove or forge, the mark; it is a label that survives stripping, not a security feature.
+False positives, by design: a /2 reading counts only when the received 127 bits are within
+`MAX_CORRECTED` = 8 bit flips of a codeword. An image without the mark reads as 127 fair coin flips,
+which land that close to one of the 2^64 codewords with probability 2^64 * V(127, 8) / 2^127 =
+1.6e-7 (V: Hamming-ball volume; `ecc.random_word_decodes`). The detector makes at most two /2
+readings (as-is, then resynchronised) and two /1 readings (2^-24 each), so an unmarked image is
+reported as marked with probability <= `FALSE_POSITIVE_RATE` = 4.4e-7 per image.
+Measured in benchmarks/watermark.py (--negatives).
 """
 
 from __future__ import annotations
 
-import functools
+import re
 import secrets
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-SCHEME = "latentkit-iss/1"
-GRID = 256  # pattern side in pixels; detection resizes to this
-BAND = (32.0, 64.0)  # radial frequency band, cycles per image side
-N_BITS = 48
-N_DECOYS = 16
-ALPHA = 74.0  # target correlation per bit (patterns have unit norm; grey levels)
-TAG = 0x4C4B
-PATTERN_SEED = 0x1A7E_4E7C_17  # public: the mark is a label, not a secret
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+from latentkit.provenance import ecc
+from latentkit.provenance import watermark_iss1 as iss1
+from latentkit.provenance import watermark_iss2 as iss2
+from latentkit.provenance.watermark_iss1 import crc8, read_payload
+from latentkit.provenance.watermark_iss1 import payload_bits as payload_bits_iss1
+
+ISS2 = "latentkit-iss/2"
+# What `new_export_id()`'s default ids embed. Still /1: /2 loses a 50% downscale followed by JPEG
+# (tests/test_provenance.py resize50); exporters opt in with new_export_id(32) and scheme_of(id).
+SCHEME = iss1.SCHEME
+SCHEMES = (iss1.SCHEME, ISS2)
+N_BITS = ecc.N  # bits on the wire of /2 (iss1.N_BITS = 48 for /1)
+FINGERPRINT_HEX = 8  # model fingerprint: first 8 hex digits (32 bits) of the weights SHA-256
+MAX_CORRECTED = 8  # a /2 codeword needing more flips is "not found"
+FALSE_POSITIVE_RATE = 2 * ecc.random_word_decodes(MAX_CORRECTED) + 2 * 2.0**-24
+
+__all__ = ["SCHEME", "WatermarkResult", "crc8", "detect_watermark", "embed_watermark", "read_payload"]
 
 
 @dataclass
@@ -43,12 +50,18 @@ class WatermarkResult:
     """What the detector read.
 
     Attributes:
-        found: True when the tag and CRC match.
-        export_id: the 6-hex-digit export id when found, else None.
-        confidence: mean |correlation| of the payload bits over the decoys' RMS; about 0.8 for an
-            unmarked image, 5-15 for a fresh export.
-        bits: the (48,) decoded bits.
-        method: "direct" (resized to the grid) or "shift search" (cropped image).
+        found: True when a scheme's check passed (/2: <= MAX_CORRECTED flips; /1: tag and CRC).
+        export_id: the export id as embedded (8 hex digits for /2, 6 for /1) when found, else None.
+        confidence: mean |payload correlation| over the decoys' RMS; about 0.8 for an unmarked
+            image, 5-15 for a fresh export.
+        bits: the decoded bits before error correction ((127,) for /2, (48,) for /1).
+        method: "direct" (resized to the grid), "resync" (geometry re-found) or "shift search".
+        scheme: which scheme was found (None when not found).
+        model_fingerprint: /2's 8 hex digits of the model's weights SHA-256 (None if not found or
+            embedded without one).
+        bits_corrected: bit errors the BCH code corrected (/2 only).
+        rotation_deg, scale: the geometry "resync" found (counter-clockwise degrees, zoom factor),
+            also when the payload then failed its check.
     """
 
     found: bool
@@ -56,135 +69,120 @@ class WatermarkResult:
     confidence: float
     bits: np.ndarray
     method: str = "direct"
+    scheme: str | None = None
+    model_fingerprint: str | None = None
+    bits_corrected: int | None = None
+    rotation_deg: float | None = None
+    scale: float | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "found": self.found,
+            "scheme": self.scheme,
             "export_id": self.export_id,
+            "model_fingerprint": self.model_fingerprint,
             "confidence": round(self.confidence, 2),
+            "bits_corrected": self.bits_corrected,
             "method": self.method,
         }
+        if self.rotation_deg is not None:
+            out["rotation_deg"], out["scale"] = round(self.rotation_deg, 2), round(self.scale, 3)
+        return out
 
 
-def new_export_id() -> str:
-    """A random 24-bit export id as 6 hex digits."""
-    return secrets.token_hex(3)
+def new_export_id(bits: int = 24) -> str:
+    """A random export id: 24 bits (6 hex digits, scheme /1) or 32 bits (8 hex digits, scheme /2)."""
+    if bits not in (24, 32):
+        raise ValueError(f"export ids have 24 or 32 bits, not {bits}")
+    return secrets.token_hex(bits // 8)
 
 
-def payload_bits(export_id: str) -> np.ndarray:
-    """(48,) uint8 bits: tag, export id, CRC-8 — most significant bit first."""
-    ident = int(export_id, 16)
-    if len(export_id) != 6 or not 0 <= ident < 2**24:
-        raise ValueError(f"export id must be 6 hex digits, got {export_id!r}")
-    head = TAG.to_bytes(2, "big") + ident.to_bytes(3, "big")
-    return np.unpackbits(np.frombuffer(head + bytes([crc8(head)]), np.uint8))
+def scheme_of(export_id: str) -> str:
+    """The scheme an export id is embedded with: 8 hex digits -> /2, 6 -> /1."""
+    if re.fullmatch(r"[0-9a-f]{8}", export_id):
+        return ISS2
+    if re.fullmatch(r"[0-9a-f]{6}", export_id):
+        return iss1.SCHEME
+    raise ValueError(
+        f"export id must be 8 (or, for {iss1.SCHEME}, 6) lowercase hex digits, got {export_id!r}"
+    )
 
 
-def read_payload(bits: np.ndarray) -> str | None:
-    """The export id in 48 decoded bits, or None when the tag or CRC does not match."""
-    data = np.packbits(bits.astype(np.uint8)).tobytes()
-    if int.from_bytes(data[:2], "big") != TAG or crc8(data[:5]) != data[5]:
-        return None
-    return data[2:5].hex()
+def data_bits(export_id: str, model_fingerprint: str | None = None) -> np.ndarray:
+    """(64,) uint8 data bits of /2: export id (32) then fingerprint (32), most significant first.
+
+    model_fingerprint: the model's weights SHA-256 in hex (only its first 8 digits are used); None
+    embeds 0, read back as "no fingerprint".
+    """
+    fp = (model_fingerprint or "0" * FINGERPRINT_HEX)[:FINGERPRINT_HEX].lower()
+    if scheme_of(export_id) != ISS2 or not re.fullmatch(r"[0-9a-f]{8}", fp):
+        raise ValueError(f"need an 8-hex-digit export id and a hex fingerprint, got {export_id!r}, {fp!r}")
+    return np.unpackbits(np.frombuffer(bytes.fromhex(export_id + fp), np.uint8))
 
 
-def crc8(data: bytes) -> int:
-    """CRC-8 with polynomial x^8 + x^2 + x + 1 (0x07), initial value 0."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+def payload_bits(export_id: str, model_fingerprint: str | None = None) -> np.ndarray:
+    """The bits the mark carries on the wire: /2's (127,) codeword or /1's (48,) payload."""
+    if scheme_of(export_id) == iss1.SCHEME:
+        return payload_bits_iss1(export_id)
+    return ecc.encode(data_bits(export_id, model_fingerprint))
 
 
-def embed_watermark(pixels: np.ndarray, export_id: str) -> np.ndarray:
+def embed_watermark(
+    pixels: np.ndarray, export_id: str, *, model_fingerprint: str | None = None
+) -> np.ndarray:
     """Return a watermarked copy of (H, W, 3) uint8 RGB pixels carrying `export_id`.
 
-    The same luma change is added to R, G and B, so hue is untouched.
+    An 8-hex-digit id embeds /2 together with `model_fingerprint` (the weights SHA-256, hex); a
+    6-digit id embeds /1, which has no room for the fingerprint (ignored).
     """
-    h, w = pixels.shape[:2]
-    img = pixels.astype(np.float32)
-    y = _to_grid(img @ LUMA)
-    p = _patterns()[:N_BITS]
-    s = payload_bits(export_id).astype(np.float32) * 2 - 1
-    a = _gram_inverse() @ (ALPHA * s - p @ y.reshape(-1))
-    mark = (a.astype(np.float32) @ p).reshape(GRID, GRID)
-    if (h, w) != (GRID, GRID):
-        mark = np.asarray(Image.fromarray(mark).resize((w, h), Image.BICUBIC))
-    return np.clip(np.rint(img + mark[..., None]), 0, 255).astype(np.uint8)
+    if scheme_of(export_id) == iss1.SCHEME:
+        return iss1.embed(pixels, export_id)
+    return iss2.embed(pixels, payload_bits(export_id, model_fingerprint))
 
 
 def detect_watermark(pixels: np.ndarray) -> WatermarkResult:
-    """Read the watermark of (H, W, 3) uint8 RGB pixels (any size; see the module docstring)."""
-    y = pixels.astype(np.float32) @ LUMA
-    result = _decode(_patterns() @ _to_grid(y).reshape(-1), "direct")
-    if result.found or max(y.shape) > GRID or y.shape == (GRID, GRID):
-        return result
-    shifted = _decode(_shift_search(y), "shift search")
-    return shifted if shifted.found or shifted.confidence > result.confidence else result
+    """Read the watermark of (H, W, 3) uint8 RGB pixels of any size, trying both schemes.
 
-
-def _decode(corr: np.ndarray, method: str) -> WatermarkResult:
-    """(N_BITS + N_DECOYS,) correlations -> result."""
-    bits = (corr[:N_BITS] > 0).astype(np.uint8)
-    noise = float(np.sqrt(np.mean(corr[N_BITS:] ** 2))) + 1e-6
-    confidence = float(np.mean(np.abs(corr[:N_BITS]))) / noise
-    export_id = read_payload(bits)
-    return WatermarkResult(export_id is not None, export_id, confidence, bits, method)
-
-
-def _to_grid(y: np.ndarray) -> np.ndarray:
-    """(H, W) float32 luma -> (GRID, GRID), bicubic."""
-    if y.shape == (GRID, GRID):
-        return y
-    return np.asarray(Image.fromarray(y).resize((GRID, GRID), Image.BICUBIC))
-
-
-def _shift_search(y: np.ndarray) -> np.ndarray:
-    """Correlations at the best cyclic shift of a smaller-than-grid (cropped) luma image.
-
-    The crop is placed at the grid's corner; the shift that maximises the payload's total
-    correlation energy is where it was cut from.
+    Cheapest first: /2 as-is, /1 as-is, /2 after resynchronising the geometry, /1's shift search
+    (images smaller than its grid). The first that passes its check is returned; otherwise a
+    not-found result with the /2 reading's confidence.
     """
-    canvas = np.zeros((GRID, GRID), np.float32)
-    canvas[: y.shape[0], : y.shape[1]] = y - y.mean()
-    spec = np.conj(np.fft.rfft2(canvas))
-    corr = np.fft.irfft2(spec[None] * _pattern_spectra(), s=(GRID, GRID))  # (K, GRID, GRID)
-    energy = (corr[:N_BITS] ** 2).sum(0)
-    dy, dx = np.unravel_index(int(np.argmax(energy)), energy.shape)
-    return corr[:, dy, dx]
+    y = pixels.astype(np.float32) @ iss2.LUMA
+    grid = iss2.to_grid(y)
+    direct = _result_iss2(iss2.read_direct(grid), "direct")
+    if direct.found:
+        return direct
+    old = iss1.detect(y, shift_search=False)
+    if old.export_id:
+        return _result_iss1(old)
+    resync = _result_iss2(iss2.read_resync(grid), "resync")
+    if resync.found:
+        return resync
+    old = iss1.detect(y)
+    if old.export_id:
+        return _result_iss1(old)
+    return max(direct, resync, key=lambda r: r.confidence)
 
 
-@functools.lru_cache(maxsize=1)
-def _patterns() -> np.ndarray:
-    """(N_BITS + N_DECOYS, GRID*GRID) float32 unit-norm band-limited patterns.
-
-    Built from raw PCG64 output (a stream numpy keeps stable across versions) as +-1 noise,
-    band-passed with an FFT mask.
-    """
-    k = N_BITS + N_DECOYS
-    raw = np.random.PCG64(PATTERN_SEED).random_raw(k * GRID * GRID // 64)
-    signs = np.unpackbits(raw.astype("<u8").view(np.uint8)).astype(np.float32) * 2 - 1
-    f = np.fft.fftfreq(GRID) * GRID
-    radius = np.hypot(f[:, None], f[None, : GRID // 2 + 1])
-    mask = (radius >= BAND[0]) & (radius <= BAND[1])
-    p = np.fft.irfft2(np.fft.rfft2(signs.reshape(k, GRID, GRID)) * mask, s=(GRID, GRID))
-    p = p.reshape(k, -1)
-    return (p / np.linalg.norm(p, axis=1, keepdims=True)).astype(np.float32)
+def _result_iss2(reading: iss2.Reading, method: str) -> WatermarkResult:
+    bits = iss2.hard_bits(reading)
+    decoded = ecc.decode(bits, MAX_CORRECTED)
+    confidence = iss2.confidence(reading)
+    rotation, scale = iss2.rotation_and_scale(reading.matrix) if method == "resync" else (None, None)
+    if decoded is None:
+        return WatermarkResult(False, None, confidence, bits, method, rotation_deg=rotation, scale=scale)
+    data, corrected = decoded
+    hexed = np.packbits(data).tobytes().hex()
+    fingerprint = hexed[8:] if hexed[8:] != "0" * FINGERPRINT_HEX else None
+    return WatermarkResult(
+        True, hexed[:8], confidence, bits, method, ISS2, fingerprint, corrected, rotation, scale
+    )
 
 
-@functools.lru_cache(maxsize=1)
-def _gram_inverse() -> np.ndarray:
-    """(N_BITS, N_BITS) inverse Gram matrix of the payload patterns (they are nearly orthogonal)."""
-    p = _patterns()[:N_BITS].astype(np.float64)
-    return np.linalg.inv(p @ p.T)
-
-
-@functools.lru_cache(maxsize=1)
-def _pattern_spectra() -> np.ndarray:
-    """rfft2 of every pattern, (K, GRID, GRID//2 + 1) complex64, for the shift search."""
-    return np.fft.rfft2(_patterns().reshape(-1, GRID, GRID)).astype(np.complex64)
+def _result_iss1(reading: iss1.Reading) -> WatermarkResult:
+    return WatermarkResult(
+        True, reading.export_id, reading.confidence, reading.bits, reading.method, iss1.SCHEME
+    )
 
 
 def detect_watermark_frames(frames: list[np.ndarray], checks: int = 5) -> tuple[WatermarkResult, int, int]:
@@ -202,6 +200,7 @@ def detect_watermark_frames(frames: list[np.ndarray], checks: int = 5) -> tuple[
     votes = ids.count(best) if best else 0
     if best is not None and 2 * votes > len(results):
         first = next(r for r in results if r.export_id == best)
-        return WatermarkResult(True, best, confidence, first.bits, first.method), votes, len(results)
+        first.confidence = confidence
+        return first, votes, len(results)
     strongest = max(results, key=lambda r: r.confidence)
     return WatermarkResult(False, None, confidence, strongest.bits, strongest.method), votes, len(results)
