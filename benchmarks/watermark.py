@@ -165,7 +165,7 @@ def procedural_faces(n: int, source_size: int, seed: int) -> list[np.ndarray]:
 def model_faces(bundle_path: str, n: int, first_seed: int) -> list[np.ndarray]:
     from latentkit.latent import sample_latent
     from latentkit.models import load_bundle
-    from latentkit.provenance.export import render
+    from latentkit.models.render import render
 
     bundle = load_bundle(bundle_path)
     dim = bundle.config.latent_dim
