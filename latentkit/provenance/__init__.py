@@ -1,44 +1,38 @@
 """Provenance on every exported image: manifest, C2PA signature, invisible watermark, verification.
 
-`export_image` (PNG/JPEG/WebP) and `export_animation` (GIF/MP4) are the two entry points of the one
-export path that writes user-facing images (render, watermark, manifest, signature; see export.py);
-`verify_image` and `reproduce_image` check either. See docs/provenance.md.
+    export.py     the one export path (`export_image`, `export_animation`)
+    manifest.py   the readable record; imagefile.py / animfile.py: encoding, decoding, format table
+    c2pa_sign.py  the C2PA signature; keys.py: the signing identity
+    watermark.py  the invisible watermark (schemes in watermark_iss1.py, watermark_iss2.py; ecc.py)
+    verify.py     `verify_image`; reproduce.py: `reproduce_image`
 
-Names are imported on first use (PEP 562) so that `latentkit verify` does not load torch.
+See docs/provenance.md.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from latentkit.models.render import DEFAULT_SIZE
+from latentkit.provenance.export import ExportResult, export_animation, export_image
+from latentkit.provenance.keys import SigningIdentity, init_keys, keys_dir, load_identity
+from latentkit.provenance.reproduce import ReproduceResult, reproduce_image
+from latentkit.provenance.verify import VerifyReport, format_report, verify_image
+from latentkit.provenance.watermark import WatermarkResult, detect_watermark, embed_watermark
 
-_WHERE = {
-    "DEFAULT_SIZE": "export",
-    "ExportResult": "export",
-    "export_animation": "export",
-    "export_image": "export",
-    "SigningIdentity": "keys",
-    "init_keys": "keys",
-    "keys_dir": "keys",
-    "load_identity": "keys",
-    "ReproduceResult": "reproduce",
-    "reproduce_image": "reproduce",
-    "VerifyReport": "verify",
-    "format_report": "verify",
-    "verify_image": "verify",
-    "WatermarkResult": "watermark",
-    "detect_watermark": "watermark",
-    "embed_watermark": "watermark",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'latentkit.provenance' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"latentkit.provenance.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = [
+    "DEFAULT_SIZE",
+    "ExportResult",
+    "ReproduceResult",
+    "SigningIdentity",
+    "VerifyReport",
+    "WatermarkResult",
+    "detect_watermark",
+    "embed_watermark",
+    "export_animation",
+    "export_image",
+    "format_report",
+    "init_keys",
+    "keys_dir",
+    "load_identity",
+    "reproduce_image",
+    "verify_image",
+]
