@@ -59,15 +59,16 @@ def check_output(
 ) -> Path:
     """The one output rule: return `path` if it may be written, else raise `LatentkitError`.
 
-    A path that exists (file or folder) is replaced only with `overwrite`; a path that is one of
-    `inputs` (the files being read) is never replaced, with or without it.
+    A path that exists (a file, or a folder holding anything) is replaced only with `overwrite`; an
+    empty folder holds nothing to lose; a path that is one of `inputs` (the files being read) is
+    never replaced, with or without it.
     """
     path = Path(path).expanduser()
     for source in inputs:
         source = Path(source).expanduser()
         if path.resolve() == source.resolve() or (path.exists() and _same_file(path, source)):
             raise LatentkitError(f"{path}: is the input being read; write the output somewhere else")
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
         raise LatentkitError(f"{path}: already exists (pass --overwrite to replace it)")
     return path
 
