@@ -46,7 +46,7 @@ from latentkit.provenance.imagefile import (
     encode_image,
 )
 from latentkit.provenance.keys import SigningIdentity, load_identity
-from latentkit.provenance.watermark import EXPORT_ID_BITS, embed_watermark, manifest_record, new_export_id
+from latentkit.provenance.watermark import embed_watermark, export_id_bits, manifest_record, new_export_id
 
 
 @dataclass
@@ -190,7 +190,7 @@ def _export(
     if fmt == "mp4" and not animfile.mp4_available():
         raise LatentkitError(animfile.VIDEO_HINT)
     identity = identity or load_identity()
-    export_id = export_id or new_export_id(EXPORT_ID_BITS)
+    export_id = export_id or new_export_id(export_id_bits(size))
     fingerprint = bundle.weights_sha256
     frames = [embed_watermark(render(bundle, z, size), export_id, model_fingerprint=fingerprint) for z in zs]
     encode = _encoder(frames, fmt, quality, fps)

@@ -37,6 +37,16 @@ ISS2 = "latentkit-iss/2"
 # saved as JPEG q90 (tests/test_provenance.py resize50; its 40-60 cycle band is at the 128 px copy's
 # Nyquist), which /1 keeps. Set 32 to export /2: all else it meets (docs/provenance.md).
 EXPORT_ID_BITS = 24
+# /2's band (40-60 cycles per image) does not fit a smaller image: measured on 20 faces, found in
+# 0% at 64 and 96 px, 100% at 128 px (but 0% after JPEG q75). Smaller exports carry /1 only.
+ISS2_MIN_SIZE = 128
+
+
+def export_id_bits(size: int) -> int:
+    """The export id width (so the scheme) for a `size` px export: EXPORT_ID_BITS, 24 if too small."""
+    return EXPORT_ID_BITS if size >= ISS2_MIN_SIZE else 24
+
+
 SCHEME = iss1.SCHEME if EXPORT_ID_BITS == 24 else ISS2
 SCHEMES = (iss1.SCHEME, ISS2)
 N_BITS = ecc.N  # bits on the wire of /2 (iss1.N_BITS = 48 for /1)
