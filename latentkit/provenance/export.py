@@ -46,7 +46,7 @@ from latentkit.provenance.imagefile import (
     encode_image,
 )
 from latentkit.provenance.keys import SigningIdentity, load_identity
-from latentkit.provenance.watermark import SCHEME, embed_watermark, new_export_id
+from latentkit.provenance.watermark import embed_watermark, export_id_bits, manifest_record, new_export_id
 
 
 @dataclass
@@ -92,7 +92,7 @@ def export_image(
         quality: JPEG/WebP quality (default 95/90); ignored for PNG.
         overwrite: replace an existing file (refused otherwise).
         identity: signing certificate and key; default the local one (`latentkit keys init`).
-        export_id: 6 hex digits for the watermark; default random (`reproduce` passes the original's).
+        export_id: 8 (scheme /2) or 6 (/1) hex digits; default random (`reproduce` passes the original's).
     """
     return _export(
         bundle,
@@ -190,9 +190,9 @@ def _export(
     if fmt == "mp4" and not animfile.mp4_available():
         raise LatentkitError(animfile.VIDEO_HINT)
     identity = identity or load_identity()
-    export_id = export_id or new_export_id()
-
-    frames = [embed_watermark(render(bundle, z, size), export_id) for z in zs]
+    export_id = export_id or new_export_id(export_id_bits(size))
+    fingerprint = bundle.weights_sha256
+    frames = [embed_watermark(render(bundle, z, size), export_id, model_fingerprint=fingerprint) for z in zs]
     encode = _encoder(frames, fmt, quality, fps)
     # The recorded hash is of the pixels a viewer decodes, so lossy formats are encoded first.
     decoded = frames if fmt == "png" else _decode(encode(None), fmt, name)
@@ -210,7 +210,7 @@ def _export(
         model=model_record(bundle),
         z=zs[0],
         output=output,
-        watermark={"scheme": SCHEME, "export_id": export_id},
+        watermark=manifest_record(export_id, fingerprint),
         **records,
     )
     if spec.animated:

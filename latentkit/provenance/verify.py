@@ -9,6 +9,7 @@ majority vote over up to 5 evenly spaced frames; the unsigned manifest copy is t
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,23 @@ class VerifyReport:
 
     @property
     def watermark_matches_manifest(self) -> bool | None:
+        """Export id and (scheme /2) model fingerprint both equal the manifest's; None if either is absent."""
         if not self.watermark.found or self.manifest is None:
             return None
-        return self.watermark.export_id == self.manifest["watermark"].get("export_id")
+        return not self._watermark_mismatches()
+
+    def _watermark_mismatches(self) -> list[str]:
+        record = self.manifest.get("watermark") or {}
+        out = []
+        if self.watermark.export_id != record.get("export_id"):
+            out.append("watermark export id differs from the manifest's")
+        fingerprint = self.watermark.model_fingerprint
+        recorded = (
+            record.get("model_fingerprint") or str(self.manifest["model"].get("weights_sha256", ""))[:8]
+        )
+        if fingerprint and fingerprint != recorded:
+            out.append("watermark model fingerprint differs from the manifest's model")
+        return out
 
     @property
     def verified(self) -> bool:
@@ -81,7 +96,7 @@ class VerifyReport:
         if self.embedded_matches_signed is False:
             out.append("embedded manifest differs from the signed one")
         if self.watermark_matches_manifest is False:
-            out.append("watermark export id differs from the manifest's")
+            out.extend(self._watermark_mismatches())
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,17 +256,45 @@ def format_report(r: VerifyReport) -> str:
             how += f", {wm.bits_corrected} bit(s) corrected"
         if r.watermark_votes:
             how += f", on {r.watermark_votes[0]} of {r.watermark_votes[1]} frames checked"
-        model = f", model {wm.model_fingerprint}" if wm.model_fingerprint else ""
+        model = f", model fingerprint {wm.model_fingerprint}" if wm.model_fingerprint else ""
         lines.append(
-            f"  watermark  found: latentkit export {wm.export_id}{model} ({wm.scheme}, confidence "
-            f"{wm.confidence:.1f}{how}){agree[r.watermark_matches_manifest]}"
+            f"  watermark  found: export {wm.export_id}{model}{agree[r.watermark_matches_manifest]} "
+            f"({wm.scheme}, confidence {wm.confidence:.1f}{how})"
         )
+        if r.manifest is None:
+            lines.append(
+                f"             without the manifest only the watermark remains: {_watermark_says(wm)}"
+            )
     else:
         votes = f", {r.watermark_votes[1]} frames checked" if r.watermark_votes else ""
         lines.append(f"  watermark  not found (confidence {wm.confidence:.1f}{votes})")
     problems = r.problems()
     lines.append("  verified   yes" if r.verified else f"  verified   no: {'; '.join(problems)}")
     return "\n".join(lines)
+
+
+def _watermark_says(wm: WatermarkResult) -> str:
+    """What a watermark alone tells: the export id and which model (a shipped one, when it is)."""
+    if not wm.model_fingerprint:
+        return f"latentkit export {wm.export_id} (this scheme carries no model fingerprint)"
+    name = known_model(wm.model_fingerprint)
+    which = f"the shipped model {name!r}" if name else "no model shipped with latentkit"
+    fp = wm.model_fingerprint
+    return f"latentkit export {wm.export_id}, by a model whose weights SHA-256 starts {fp} ({which})"
+
+
+def known_model(fingerprint: str) -> str | None:
+    """The shipped model (`latentkit.models.pretrained`) whose weights SHA-256 starts with `fingerprint`."""
+    from latentkit.models.pretrained import list_pretrained, pretrained_path  # only for this lookup
+
+    for name in list_pretrained():
+        try:
+            doc = json.loads((pretrained_path(name) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if str(doc.get("weights_sha256", "")).startswith(fingerprint):
+            return name
+    return None
 
 
 def _read_trust(path: str | os.PathLike) -> str:

@@ -33,9 +33,21 @@ from latentkit.provenance.watermark_iss1 import crc8, read_payload
 from latentkit.provenance.watermark_iss1 import payload_bits as payload_bits_iss1
 
 ISS2 = "latentkit-iss/2"
-# What `new_export_id()`'s default ids embed. Still /1: /2 loses a 50% downscale followed by JPEG
-# (tests/test_provenance.py resize50); exporters opt in with new_export_id(32) and scheme_of(id).
-SCHEME = iss1.SCHEME
+# The export id width every export gets (export.py): 24 bits = /1 still. /2 loses a 50% downscale
+# saved as JPEG q90 (tests/test_provenance.py resize50; its 40-60 cycle band is at the 128 px copy's
+# Nyquist), which /1 keeps. Set 32 to export /2: all else it meets (docs/provenance.md).
+EXPORT_ID_BITS = 24
+# /2's band (40-60 cycles per image) does not fit a smaller image: measured on 20 faces, found in
+# 0% at 64 and 96 px, 100% at 128 px (but 0% after JPEG q75). Smaller exports carry /1 only.
+ISS2_MIN_SIZE = 128
+
+
+def export_id_bits(size: int) -> int:
+    """The export id width (so the scheme) for a `size` px export: EXPORT_ID_BITS, 24 if too small."""
+    return EXPORT_ID_BITS if size >= ISS2_MIN_SIZE else 24
+
+
+SCHEME = iss1.SCHEME if EXPORT_ID_BITS == 24 else ISS2
 SCHEMES = (iss1.SCHEME, ISS2)
 N_BITS = ecc.N  # bits on the wire of /2 (iss1.N_BITS = 48 for /1)
 FINGERPRINT_HEX = 8  # model fingerprint: first 8 hex digits (32 bits) of the weights SHA-256
@@ -106,6 +118,14 @@ def scheme_of(export_id: str) -> str:
     raise ValueError(
         f"export id must be 8 (or, for {iss1.SCHEME}, 6) lowercase hex digits, got {export_id!r}"
     )
+
+
+def manifest_record(export_id: str, model_fingerprint: str | None) -> dict:
+    """The manifest's `watermark` record: scheme, export id and (/2 only) the 8-hex fingerprint."""
+    record = {"scheme": scheme_of(export_id), "export_id": export_id}
+    if record["scheme"] == ISS2 and model_fingerprint:
+        record["model_fingerprint"] = model_fingerprint[:FINGERPRINT_HEX].lower()
+    return record
 
 
 def data_bits(export_id: str, model_fingerprint: str | None = None) -> np.ndarray:
