@@ -1,24 +1,26 @@
 """Scheme "latentkit-iss/2": a tiled spread-spectrum mark that finds its own geometry again.
 
-    luma --resize--> 128x128 grid --fold 2x2 tiles--> 64x64 tile --correlate--> 127 soft bits
+    luma --resize--> 256x256 grid --fold 4x4 tiles--> 64x64 tile --correlate--> 127 soft bits
                                                                               --BCH--> 64 data bits
 
-The mark is periodic: one 64x64 tile w repeated 2x2 over a 128x128 grid (4 periods per side of the
-image... 2 per side), then resized to the image. A periodic signal has all its energy on a lattice of
-frequencies (multiples of 2 cycles per image), so:
+The mark is periodic: one 64x64 tile repeated 4x4 over a 256x256 grid, then resized to the image. A
+periodic signal has all its energy on a lattice of frequencies (multiples of 4 cycles per image), so:
 
-* **payload**: 127 BCH-coded bits, each a pseudo-random tile pattern band-limited to 6-28 cycles per
-  image (representable in a 64 px preview, untouched by JPEG q50 or a 50% resize), embedded with
-  improved spread spectrum (Malvar & Florencio 2003): the host's own correlation is cancelled.
-* **sync**: a fixed constellation of 24 sinusoids (18-28 cycles per image, random directions away
-  from the axes) carries ~30% of the mark's energy. Rotation, scale, aspect and shear move those
-  24 peaks of the DFT magnitude -- which ignores translation -- by a linear map; a grid search over
-  rotation and scale followed by a least-squares fit on the located peaks recovers it (Pereira & Pun
-  2000, "Robust template matching for affine resistant image watermarks", IEEE TIP 9(6)).
+* **payload**: 127 BCH(127, 64)-coded bits (provenance/ecc.py), each a pseudo-random tile pattern
+  band-limited to `PAYLOAD_BAND` cycles per tile (40-60 cycles per image), embedded with improved
+  spread spectrum (Malvar & Florencio 2003): the host's own correlation is cancelled. 16 decoy
+  patterns, never embedded, give the noise floor of the confidence.
+* **sync**: a fixed constellation of `N_SYNC` sinusoids in `SYNC_BAND` carries `SYNC_SHARE` of the
+  mark's energy. Rotation, scale, aspect and shear move those peaks of the DFT magnitude -- which
+  ignores translation -- by a linear map; a grid search over rotation and scale followed by a
+  least-squares fit on the located peaks recovers it (Pereira & Pun 2000, "Robust template matching
+  for affine resistant image watermarks", IEEE TIP 9(6)).
 * **translation** (a crop) is then a cyclic shift of the folded tile, found by one FFT correlation
-  with the sync tile.
+  with the sync tile; after resync the folded tile is whitened (each frequency divided by the local
+  power of the 5x5 bins around it) before the bits are read.
 
-Strength is set per image so the mark's mean square is `MARK_MSE` grey levels^2 (PSNR ~40.5 dB).
+Strength is set per image so the mark's mean square is `MARK_MSE` grey levels^2 (PSNR ~40.4 dB).
+Exports under 128 px cannot hold the band and carry /1 only (`watermark.ISS2_MIN_SIZE`).
 """
 
 from __future__ import annotations
