@@ -92,15 +92,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     """A file's bytes, turning a missing, unreadable or (with `max_bytes`) too large file into a
-    `LatentkitError`; the size is checked before anything is read."""
+    `LatentkitError`. The size is checked before anything is read, and again while reading, so a
+    device or pipe without a size (/dev/zero) stops after `max_bytes` instead of reading forever."""
     path = Path(path)
     try:
         if path.is_dir():
             raise LatentkitError(f"{path}: is a folder, not a file")
         size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
+        if max_bytes is None:
+            return path.read_bytes()
+        if size > max_bytes:
             raise LatentkitError(f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit")
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise LatentkitError(f"{path}: more than the {max_bytes:,}-byte limit")
+        return data
     except FileNotFoundError:
         raise LatentkitError(f"{path}: file not found") from None
     except OSError as e:
