@@ -499,3 +499,72 @@ def test_long_floats_in_records_still_verify(bundle_dir, tmp_path):
     report = verify_image(result.path)
     assert report.verified and report.embedded_matches_signed, report.problems()
     assert report.manifest["interpolation"]["t"] == interpolation["t"] and report.manifest["edits"] == edits
+
+
+def _unsigned_copy(source: Path, path: Path, manifest: dict) -> Path:
+    """`source`'s pixels in a plain PNG whose only manifest is an unsigned iTXt chunk holding `manifest`."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("latentkit", json.dumps(manifest))
+    Image.fromarray(decoded(source)).save(path, pnginfo=info)
+    return path
+
+
+def test_reproduce_does_not_sign_the_claims_of_an_unverified_original(exports, bundle_dir, tmp_path, cli):
+    forged = {
+        **exports["png"].manifest,
+        "edits": [{"direction": "smile", "strength": 9.0, "mode": "relative"}],
+        "projection": {"input_sha256": "ab" * 32, "note": "a photo of the victim"},
+    }
+    bait = _unsigned_copy(exports["png"].path, tmp_path / "bait.png", forged)
+    r = cli("reproduce", bait, "--model", bundle_dir, "--out", tmp_path / "copy.png")
+    assert r.returncode == 0 and "pixels identical" in r.stdout, r.stdout + r.stderr
+    assert "edits, projection record(s) are not carried into the signed copy" in r.stdout
+    copy = verify_image(tmp_path / "copy.png")
+    assert copy.verified and copy.manifest["edits"] is None and copy.manifest["projection"] is None
+    assert copy.manifest["latent"] == forged["latent"]
+    # A verified original keeps its records in the copy.
+    same = reproduce_image(exports["png"].path, tmp_path / "same.png", model=bundle_dir)
+    assert same.identical and same.original_verified
+    assert verify_image(same.path).manifest["edits"] == exports["png"].manifest["edits"]
+
+
+def test_reproduce_of_an_unverified_file_that_differs_blames_its_record(exports, bundle_dir, tmp_path, cli):
+    other_latent = latentkit.provenance.manifest.encode_latent(sample_latent(4, 16))
+    bait = _unsigned_copy(
+        exports["png"].path, tmp_path / "bait.png", {**exports["png"].manifest, "latent": other_latent}
+    )
+    r = cli("reproduce", bait, "--model", bundle_dir, "--out", tmp_path / "copy.png")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "pixels DIFFER" in r.stdout and "the file's record does not match its pixels" in r.stdout
+    assert "another torch or CPU" not in r.stdout
+
+
+def test_export_without_overwrite_never_replaces_a_file_written_meanwhile(bundle_dir, tmp_path, monkeypatch):
+    target = tmp_path / "seed0001.png"
+    sign = export_module.sign_c2pa
+
+    def another_run_writes_first(*args, **kwargs):
+        target.write_bytes(b"the other run's image")  # after the exists check, before our write
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "sign_c2pa", another_run_writes_first)
+    with pytest.raises(LatentkitError, match=r"seed0001\.png: already exists"):
+        export_image(load_bundle(bundle_dir), sample_latent(1, 16), tmp_path, "seed0001.png", seed=1)
+    assert target.read_bytes() == b"the other run's image"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.png"]  # no temp file left
+
+
+def test_a_write_sweeps_stale_temp_files_a_killed_run_left(bundle_dir, tmp_path):
+    import os
+
+    stale, fresh, foreign = (
+        tmp_path / ".a.png.k3j_x9q2.tmp",
+        tmp_path / ".b.png.abcdefgh.tmp",
+        tmp_path / "x.tmp",
+    )
+    for p in (stale, fresh, foreign):
+        p.write_bytes(b"half an image")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    os.utime(foreign, (1_000_000_000, 1_000_000_000))
+    export_image(load_bundle(bundle_dir), sample_latent(1, 16), tmp_path, "c.png", seed=1)
+    assert not stale.exists() and fresh.exists() and foreign.exists()  # only ours, only old ones

@@ -365,3 +365,32 @@ def test_verify_report_escapes_every_string_a_manifest_holds(app, bundle_dir, ho
     for row in rows:
         assert row.count("|") == 3 and "\x1b" not in row and "<b>" not in row, row
     assert "\\\\x1b\\[8mverified yes/&lt;b&gt;x&lt;/b&gt;" in rows[3]
+
+
+# --- (8) leftovers of the outsider's attack: each one line, or the right behaviour (issue 16) -----------
+
+
+def test_editor_on_a_port_in_use_is_one_line(bundle_dir, home, tmp_path, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["editor", "--model", str(bundle_dir), "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"latentkit: error: --host 127.0.0.1 --port {port}: cannot serve there"), err
+
+
+def test_a_16_bit_grey_input_is_scaled_to_8_bits_not_clipped_to_white(tmp_path):
+    from latentkit.images import read_input
+
+    ramp = np.linspace(0, 65535, 64 * 64).round().astype(np.uint16).reshape(64, 64)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    pixels, _ = read_input(tmp_path / "grey16.png")
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    assert (pixels == 255).mean() < 0.01 and abs(pixels.mean() - 127.5) < 1
+    assert np.array_equal(pixels[..., 0], np.round(ramp / 257).astype(np.uint8))

@@ -67,9 +67,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     if r.identical:
         print(f"wrote {r.path}: pixels identical to {args.image} (sha256 {r.copy_sha256[:16]})")
         return 0
+    why = "another torch or CPU?" if r.original_verified else "the file's record does not match its pixels"
     print(
         f"wrote {r.path}: pixels DIFFER from {args.image} "
-        f"(recorded {r.original_sha256[:16]}, re-rendered {r.copy_sha256[:16]}; another torch or CPU?)"
+        f"(recorded {r.original_sha256[:16]}, re-rendered {r.copy_sha256[:16]}; {why})"
     )
     return 1
 
