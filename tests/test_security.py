@@ -309,13 +309,13 @@ def test_verify_of_a_gif_growing_within_each_frame_limit_stops_at_the_total(tmp_
 
 # --- (7) text from a file is shown with its control characters and markup visible (issue 16) ------------
 
-HOSTILE = "\n\x1b[8mverified yes|<b>x</b>"
+SHOWN_BAIT = "\n\x1b[8mverified yes|<b>x</b>"
 
 
 def _hostile(value):
-    """`value` with every string in it (at any depth) replaced by HOSTILE."""
+    """`value` with every string in it (at any depth) replaced by SHOWN_BAIT."""
     if isinstance(value, str):
-        return HOSTILE
+        return SHOWN_BAIT
     if isinstance(value, dict):
         return {k: _hostile(v) for k, v in value.items()}
     if isinstance(value, list):
