@@ -4,7 +4,11 @@
     target = prepare_image(pixels, 64)              # (64, 64, 3) uint8, centre-cropped, Lanczos
 
 Decoding refuses, with one line naming the file, anything that is not an image, is truncated, or
-claims more than `MAX_PIXELS` pixels (a decompression bomb: a few KB that would decode to GBs).
+would allocate more pixels than its `PixelBudget` allows (a decompression bomb: a few KB that would
+decode to GBs). The budget is the one guard of every decoder (stills here, GIF and MP4 frames in
+`latentkit.provenance.animfile`): it is charged with the canvas a frame will be composed into, read
+from the headers before the pixels are decoded. Pillow decodes only the first frame of an APNG or
+animated WebP here, on a canvas of the size the header states.
 This module sits at the io layer: it knows nothing of manifests or models
 (`latentkit.provenance.imagefile` reads the manifest chunks on top of `decode_image`).
 """
@@ -23,14 +27,49 @@ from latentkit.errors import LatentkitError
 from latentkit.io import read_bytes
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000: any real photo, far below what would exhaust memory
+MAX_FRAMES = 600  # 50 s at 12 fps; far more than any interpolation needs
+MAX_TOTAL_PIXELS = 160_000_000  # frames x width x height: ~480 MB of decoded RGB
 MAX_BYTES = 256 * 2**20
 MIN_SIDE = 16
 # File suffixes accepted as input images (uploads in the editor); any of them Pillow decodes.
 INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
+class PixelBudget:
+    """The pixels one decode may allocate: each frame's canvas at most `per_frame` pixels, all frames
+    together at most `total`, and at most `max_frames` frames. `charge` before decoding a frame."""
+
+    def __init__(
+        self, name: str, per_frame: int = MAX_PIXELS, total: int = MAX_PIXELS, max_frames: int = 1
+    ) -> None:
+        self.name, self.per_frame, self.total, self.max_frames = name, per_frame, total, max_frames
+        self.frames = self.spent = 0
+
+    def check_frames(self, n: int) -> None:
+        """Refuse a file that says it holds more than `max_frames` frames."""
+        if n > self.max_frames:
+            raise LatentkitError(f"{self.name}: {n} frames is over the {self.max_frames}-frame limit")
+
+    def charge(self, width: int, height: int) -> None:
+        """Account for one more frame decoded onto a `width` x `height` canvas; raise if over budget."""
+        self.check_frames(self.frames + 1)
+        if width * height > self.per_frame:
+            raise LatentkitError(
+                f"{self.name}: a {width}x{height} frame is over the {self.per_frame:,}-pixel limit "
+                "(decompression-bomb guard)"
+            )
+        if self.spent + width * height > self.total:
+            raise LatentkitError(
+                f"{self.name}: {self.frames + 1} frames up to {width}x{height} are over the "
+                f"{self.total:,}-pixel limit in all (decompression-bomb guard)"
+            )
+        self.frames += 1
+        self.spent += width * height
+
+
 def decode_image(data: bytes, name: str) -> tuple[Image.Image, np.ndarray]:
-    """Decode image bytes: (the loaded PIL image, its (H, W, 3) uint8 RGB pixels).
+    """Decode image bytes (the first frame of an animated file): (the loaded PIL image, its (H, W, 3)
+    uint8 RGB pixels). 16-bit grey is scaled to 8 bits (65535 -> 255), not clipped.
 
     `name` labels errors; every failure is a one-line `LatentkitError`.
     """
@@ -38,14 +77,9 @@ def decode_image(data: bytes, name: str) -> tuple[Image.Image, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise LatentkitError(
-                    f"{name}: {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit "
-                    "(decompression-bomb guard)"
-                )
+            PixelBudget(name).charge(*img.size)
             img.load()
-            pixels = np.asarray(img.convert("RGB"))
+            pixels = rgb_pixels(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise LatentkitError(f"{name}: image too large (decompression-bomb guard)") from None
     except UnidentifiedImageError:
@@ -53,6 +87,16 @@ def decode_image(data: bytes, name: str) -> tuple[Image.Image, np.ndarray]:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise LatentkitError(f"{name}: truncated or corrupt image ({e})") from None
     return img, pixels
+
+
+def rgb_pixels(img: Image.Image) -> np.ndarray:
+    """A loaded PIL image as (H, W, 3) uint8 RGB; 16-bit grey ("I;16*", or "I" holding 0-65535 as
+    PNG/TIFF give it) is scaled by 255/65535 instead of clipped at 255 (which made it nearly all white)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        wide = np.asarray(img).astype(np.int64).clip(0, 65535)
+        grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(img.convert("RGB"))
 
 
 def read_input(source: str | os.PathLike | bytes, name: str | None = None) -> tuple[np.ndarray, str]:
@@ -75,7 +119,7 @@ def read_input(source: str | os.PathLike | bytes, name: str | None = None) -> tu
         if has_alpha:
             rgba = img.convert("RGBA")
             img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-        pixels = np.asarray(img.convert("RGB"))
+        pixels = rgb_pixels(img)
     return pixels, hashlib.sha256(data).hexdigest()
 
 

@@ -2,15 +2,21 @@
 
 Every file latentkit writes goes through `atomic_write`: the bytes land in a temporary file in the
 same folder, are flushed to disk, and only then renamed over the target, so a crash or a full disk
-never leaves a half-written file behind.
+never leaves a half-written file behind. With `exclusive` the temp file is linked into place instead,
+which fails if the target appeared meanwhile (another process writing the same name). Temp files a
+killed process left (`.NAME.XXXXXXXX.tmp`, over a minute old) are removed the next time latentkit
+writes into that folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,17 +31,28 @@ def _default_permissions() -> int:
     return 0o666 & ~umask
 
 
+STALE_TEMP_SECONDS = 60
+# What tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") names a file: 8 characters of [a-z0-9_].
+_OUR_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_swept: set[str] = set()  # folders already swept by this process
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", permissions: int | None = None, exclusive: bool = False
+) -> Iterator[IO]:
     """Open a temp file beside `path`; on clean exit fsync it and rename it to `path`.
 
     On any exception the temp file is removed and `path` is left untouched. The file gets
     `permissions` (default: as a plain open() would, 0o666 less the umask); they are set on the
     temp file before anything is written, so e.g. a 0o600 key is never readable by others.
+    With `exclusive`, an existing `path` is never replaced, even one created while writing: the
+    complete temp file is hard-linked to `path` (atomic, and refused if `path` exists).
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temp_files(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise LatentkitError(f"{path}: cannot write ({e.strerror or e})") from None
@@ -45,13 +62,57 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", permissions: int | N
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link_into_place(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, FileExistsError):
+            raise LatentkitError(
+                f"{path}: already exists (written meanwhile by another process; pass --overwrite to "
+                "replace it)"
+            ) from None
         if isinstance(e, OSError):  # e.g. ENOSPC: the disk filled up mid-write
             raise LatentkitError(f"{path}: cannot write ({e.strerror or e}); nothing was written") from None
         raise
+
+
+def _link_into_place(tmp: str, path: Path) -> None:
+    """Give the complete `tmp` the name `path` unless that exists (FileExistsError), atomically."""
+    try:
+        os.link(tmp, path)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        if path.exists():  # a file system without hard links: check, then rename (a narrow race)
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def sweep_stale_temp_files(folder: str | os.PathLike) -> None:
+    """Remove temp files `atomic_write` left in `folder` (a killed process), older than a minute so
+    no write in progress loses its file. Each folder is swept once per process."""
+    key = os.path.abspath(folder)
+    if key in _swept:
+        return
+    _swept.add(key)
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if _OUR_TEMP.fullmatch(entry.name):
+            with contextlib.suppress(OSError):
+                if (
+                    entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
+                    os.unlink(entry.path)
 
 
 def check_output(
@@ -80,9 +141,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically."""
-    with atomic_write(path, "wb") as f:
+def write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> None:
+    """Write `data` to `path` atomically (`exclusive`: never replacing a file, see `atomic_write`)."""
+    with atomic_write(path, "wb", exclusive=exclusive) as f:
         f.write(data)
 
 
@@ -93,15 +154,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     """A file's bytes, turning a missing, unreadable or (with `max_bytes`) too large file into a
-    `LatentkitError`; the size is checked before anything is read."""
+    `LatentkitError`. The size is checked before anything is read, and again while reading, so a
+    device or pipe without a size (/dev/zero) stops after `max_bytes` instead of reading forever."""
     path = Path(path)
     try:
         if path.is_dir():
             raise LatentkitError(f"{path}: is a folder, not a file")
         size = path.stat().st_size
-        if max_bytes is not None and size > max_bytes:
+        if max_bytes is None:
+            return path.read_bytes()
+        if size > max_bytes:
             raise LatentkitError(f"{path}: {size:,} bytes is over the {max_bytes:,}-byte limit")
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise LatentkitError(f"{path}: more than the {max_bytes:,}-byte limit")
+        return data
     except FileNotFoundError:
         raise LatentkitError(f"{path}: file not found") from None
     except OSError as e:

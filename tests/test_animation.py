@@ -47,7 +47,7 @@ def test_gif_export_verifies_signature_every_frames_pixels_and_watermark(gif, pa
     report = verify_image(gif.path)
     assert report.verified, report.problems()
     assert report.format == "gif" and report.frames == 7 and (report.width, report.height) == (256, 256)
-    assert report.c2pa.state == "valid" and report.manifest_source == "c2pa"
+    assert report.c2pa.state == "trusted" and report.manifest_source == "c2pa"
     assert report.embedded_matches_signed is True  # the GIF comment carries the same manifest
     assert report.watermark.found and report.watermark.export_id == gif.export_id
     assert report.watermark_votes == (5, 5)

@@ -597,6 +597,8 @@ _RECIPE_JOBS = {
     "name-slash": ([{**_OK_JOB, "name": "../escape"}], "name"),
     "name-dotdot": ([{**_OK_JOB, "name": ".."}], "name"),
     "name-duplicate": ([{**_OK_JOB, "name": "a"}, {**_OK_JOB, "name": "a"}], "'a'"),
+    "name-nul-byte": ([{**_OK_JOB, "name": "a\0b"}], "name"),
+    "seeds-twice": ([{**_OK_JOB, "seeds": "0-2,1"}], "seed 1 is given twice"),
     "latent-missing": ([{"latent": "nope.npy", "edits": {"smile": 1.0}}], "nope.npy"),
     "no-seeds-or-latent": ([{"edits": {"smile": 1.0}}], "seeds"),
 }
@@ -1062,6 +1064,19 @@ for _flags, _expect in ((("--epochs", "nan"), "epochs=nan"), (("--steps", "0"), 
             _expect,
         )
     )
+
+
+# Options the commands check before doing anything (issue 16).
+case("editor-port-over-65535")(
+    lambda c, tmp: (["editor", "--model", c.bundle, "--port", "99999"], "--port 99999")
+)
+case("editor-port-negative")(lambda c, tmp: (["editor", "--model", c.bundle, "--port", "-1"], "--port -1"))
+case("generate-seeds-twice")(
+    lambda c, tmp: (
+        ["generate", "--model", c.bundle, "--seeds", "1,1", "--out", tmp / "out"],
+        "--seeds '1,1': seed 1 is given twice",
+    )
+)
 
 
 # --- the test -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_cli
+from cryptography import x509
 from PIL import Image, PngImagePlugin
 
 import latentkit
@@ -21,8 +22,9 @@ from latentkit.errors import LatentkitError
 from latentkit.latent import sample_latent
 from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image, init_keys, reproduce_image, verify_image
-from latentkit.provenance.keys import SigningIdentity, keys_dir
+from latentkit.provenance.keys import SigningIdentity, fingerprint, keys_dir
 from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, decode_latent, read_xmp
+from latentkit.provenance.verify import format_report
 
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
@@ -98,7 +100,8 @@ def test_export_then_verify_round_trip(exports, bundle_dir, fmt):
     result = exports[fmt]
     report = verify_image(result.path)
     assert report.verified, report.problems()
-    assert report.c2pa.state == "valid" and report.c2pa.failures == []
+    assert report.c2pa.state == "trusted" and report.c2pa.failures == []
+    assert report.trust_source == "the local identity"
     assert report.pixels == "match" and report.embedded_matches_signed is True
     assert report.manifest == result.manifest
     assert report.watermark.found and report.watermark.export_id == result.export_id
@@ -124,13 +127,101 @@ def test_png_carries_manifest_chunk_and_xmp_with_iptc_source_type(exports):
     assert "Iptc4xmpExt:DigitalSourceType" in img.info["XML:com.adobe.xmp"]
 
 
-def test_signature_is_trusted_only_with_the_signing_ca(exports, home, tmp_path):
+def test_signature_is_trusted_only_with_the_signing_ca(exports, home, tmp_path, monkeypatch):
     path = exports["png"].path
     assert verify_image(path, trust=home / "keys" / "ca.pem").c2pa.state == "trusted"
     other = init_keys(tmp_path / "other")
     report = verify_image(path, trust=other / "ca.pem")
     assert report.c2pa.state == "valid" and not report.verified
-    assert "signer not trusted by the given CA" in report.problems()
+    ca = x509.load_pem_x509_certificate((home / "keys" / "ca.pem").read_bytes())
+    assert report.c2pa.signer_fingerprint == fingerprint(ca)
+    assert (
+        f"signature valid, signer not trusted (SHA-256 fingerprint {fingerprint(ca)}" in report.problems()[0]
+    )
+    monkeypatch.setenv("LATENTKIT_HOME", str(tmp_path / "elsewhere"))  # a machine with no identity
+    assert verify_image(path).c2pa.state == "valid" and not verify_image(path).verified
+
+
+def test_verify_trusts_only_the_local_identity_by_default(exports, bundle_dir, home, tmp_path, monkeypatch):
+    mine = verify_image(exports["png"].path)
+    assert mine.verified and mine.c2pa.state == "trusted" and mine.trust_source == "the local identity"
+    # An attacker's own `latentkit keys init` on another machine: a valid signature, not trusted here.
+    monkeypatch.setenv("LATENTKIT_HOME", str(tmp_path / "attacker"))
+    forged = export_image(load_bundle(bundle_dir), sample_latent(3, 16), tmp_path, "forged.png", seed=3)
+    monkeypatch.setenv("LATENTKIT_HOME", str(home))
+    report = verify_image(forged.path)
+    attacker_ca = x509.load_pem_x509_certificate((tmp_path / "attacker" / "keys" / "ca.pem").read_bytes())
+    assert report.c2pa.state == "valid" and report.pixels == "match" and not report.verified
+    assert report.c2pa.signer_fingerprint == fingerprint(attacker_ca)
+    text = format_report(report)
+    assert "signer not trusted (SHA-256 fingerprint " + fingerprint(attacker_ca) in text
+    assert "verified   no" in text and "verified   yes" not in text
+    assert verify_image(forged.path, trust=tmp_path / "attacker" / "keys" / "ca.pem").verified
+
+
+def test_verify_never_counts_an_unsigned_manifest_beside_an_unrelated_signature(exports, tmp_path):
+    """A file whose valid C2PA signature carries no latentkit manifest, with a latentkit manifest in
+    an unsigned iTXt chunk, is not verified: the manifest checked must be the signed one."""
+    import c2pa
+
+    from latentkit.provenance.c2pa_sign import OFFLINE
+    from latentkit.provenance.keys import load_identity
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("latentkit", json.dumps(exports["png"].manifest))
+    buf = io.BytesIO()
+    Image.open(exports["png"].path).convert("RGB").save(buf, "PNG", pnginfo=info)
+    identity = load_identity()
+    created = {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA}
+    definition = {
+        "claim_generator_info": [{"name": "other", "version": "1"}],
+        "title": "x",
+        "format": "image/png",
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [created]}}],
+    }
+    settings = {
+        "builder": {"thumbnail": {"enabled": False}},
+        "verify": {**OFFLINE, "verify_after_sign": False},
+    }
+    out = io.BytesIO()
+    signer_info = c2pa.C2paSignerInfo(identity.alg, identity.chain_pem, identity.key_pem, None)
+    with (
+        c2pa.Signer.from_info(signer_info) as signer,
+        c2pa.Context.from_dict(settings) as context,
+        c2pa.Builder(definition, context=context) as builder,
+    ):
+        builder.sign(signer, "image/png", io.BytesIO(buf.getvalue()), out)
+    path = tmp_path / "unrelated.png"
+    path.write_bytes(out.getvalue())
+    report = verify_image(path)
+    assert report.c2pa.state == "trusted" and report.c2pa.manifest is None, report.c2pa
+    assert report.manifest_source == "png-itxt" and report.pixels == "match"
+    assert not report.verified
+    assert "the latentkit manifest is not inside the signature (an unsigned copy)" in report.problems()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+            "not a PEM certificate",
+        ),
+        (b"just text\n", "not a PEM certificate"),
+        (b"\xff\xfe", "not a PEM certificate"),
+    ],
+)
+def test_verify_refuses_a_malformed_trust_file_in_one_line(exports, tmp_path, content, message):
+    bad = tmp_path / "ca.pem"
+    bad.write_bytes(content)
+    with pytest.raises(LatentkitError, match=f"--trust {re.escape(str(bad))}: {message}"):
+        verify_image(exports["png"].path, trust=bad)
+
+
+def test_verify_trust_dev_zero_stops_at_the_size_limit(exports, cli):
+    r = cli("verify", exports["png"].path, "--trust", "/dev/zero", timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [r.stderr.strip()] and "/dev/zero" in r.stderr and "limit" in r.stderr
 
 
 def test_export_with_users_own_chain_and_key(bundle_dir, tmp_path):
@@ -299,7 +390,7 @@ def test_every_public_export_entry_point_stamps_manifest_signature_watermark(exp
     for path in outputs:
         report = verify_image(path)
         assert report.manifest is not None and report.manifest_source == "c2pa", path
-        assert report.c2pa.state == "valid" and report.pixels == "match", path
+        assert report.c2pa.state == "trusted" and report.pixels == "match", path
         assert report.watermark.found and report.watermark_matches_manifest, path
 
 
@@ -408,3 +499,72 @@ def test_long_floats_in_records_still_verify(bundle_dir, tmp_path):
     report = verify_image(result.path)
     assert report.verified and report.embedded_matches_signed, report.problems()
     assert report.manifest["interpolation"]["t"] == interpolation["t"] and report.manifest["edits"] == edits
+
+
+def _unsigned_copy(source: Path, path: Path, manifest: dict) -> Path:
+    """`source`'s pixels in a plain PNG whose only manifest is an unsigned iTXt chunk holding `manifest`."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("latentkit", json.dumps(manifest))
+    Image.fromarray(decoded(source)).save(path, pnginfo=info)
+    return path
+
+
+def test_reproduce_does_not_sign_the_claims_of_an_unverified_original(exports, bundle_dir, tmp_path, cli):
+    forged = {
+        **exports["png"].manifest,
+        "edits": [{"direction": "smile", "strength": 9.0, "mode": "relative"}],
+        "projection": {"input_sha256": "ab" * 32, "note": "a photo of the victim"},
+    }
+    bait = _unsigned_copy(exports["png"].path, tmp_path / "bait.png", forged)
+    r = cli("reproduce", bait, "--model", bundle_dir, "--out", tmp_path / "copy.png")
+    assert r.returncode == 0 and "pixels identical" in r.stdout, r.stdout + r.stderr
+    assert "edits, projection record(s) are not carried into the signed copy" in r.stdout
+    copy = verify_image(tmp_path / "copy.png")
+    assert copy.verified and copy.manifest["edits"] is None and copy.manifest["projection"] is None
+    assert copy.manifest["latent"] == forged["latent"]
+    # A verified original keeps its records in the copy.
+    same = reproduce_image(exports["png"].path, tmp_path / "same.png", model=bundle_dir)
+    assert same.identical and same.original_verified
+    assert verify_image(same.path).manifest["edits"] == exports["png"].manifest["edits"]
+
+
+def test_reproduce_of_an_unverified_file_that_differs_blames_its_record(exports, bundle_dir, tmp_path, cli):
+    other_latent = latentkit.provenance.manifest.encode_latent(sample_latent(4, 16))
+    bait = _unsigned_copy(
+        exports["png"].path, tmp_path / "bait.png", {**exports["png"].manifest, "latent": other_latent}
+    )
+    r = cli("reproduce", bait, "--model", bundle_dir, "--out", tmp_path / "copy.png")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "pixels DIFFER" in r.stdout and "the file's record does not match its pixels" in r.stdout
+    assert "another torch or CPU" not in r.stdout
+
+
+def test_export_without_overwrite_never_replaces_a_file_written_meanwhile(bundle_dir, tmp_path, monkeypatch):
+    target = tmp_path / "seed0001.png"
+    sign = export_module.sign_c2pa
+
+    def another_run_writes_first(*args, **kwargs):
+        target.write_bytes(b"the other run's image")  # after the exists check, before our write
+        return sign(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "sign_c2pa", another_run_writes_first)
+    with pytest.raises(LatentkitError, match=r"seed0001\.png: already exists"):
+        export_image(load_bundle(bundle_dir), sample_latent(1, 16), tmp_path, "seed0001.png", seed=1)
+    assert target.read_bytes() == b"the other run's image"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.png"]  # no temp file left
+
+
+def test_a_write_sweeps_stale_temp_files_a_killed_run_left(bundle_dir, tmp_path):
+    import os
+
+    stale, fresh, foreign = (
+        tmp_path / ".a.png.k3j_x9q2.tmp",
+        tmp_path / ".b.png.abcdefgh.tmp",
+        tmp_path / "x.tmp",
+    )
+    for p in (stale, fresh, foreign):
+        p.write_bytes(b"half an image")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    os.utime(foreign, (1_000_000_000, 1_000_000_000))
+    export_image(load_bundle(bundle_dir), sample_latent(1, 16), tmp_path, "c.png", seed=1)
+    assert not stale.exists() and fresh.exists() and foreign.exists()  # only ours, only old ones

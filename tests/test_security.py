@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import os
 import stat
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 import torch
+from PIL import Image, PngImagePlugin
 
 import latentkit
 from latentkit.app import editor as editor_module
@@ -20,6 +25,7 @@ from latentkit.app.verify_tab import MAX_IMAGE_BYTES
 from latentkit.app.widgets import MAX_UPLOAD_BYTES
 from latentkit.cli import build_parser, main
 from latentkit.errors import LatentkitError
+from latentkit.images import PixelBudget
 from latentkit.latent.sampling import sample_latent
 from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
 from latentkit.provenance import export_image
@@ -238,3 +244,153 @@ def test_the_editor_recipe_quotes_every_name_so_the_shell_runs_only_latentkit():
     assert words[words.index("--edit") + 1] == f"{HOSTILE}=1"
     assert words[words.index("--hold") + 1] == HOSTILE
     assert ";" not in [w for w in words if w not in (f"{HOSTILE}=1", HOSTILE)]
+
+
+# --- (6) decoding is bounded by one pixel budget, before pixels are allocated (issue 16) ----------------
+
+
+def hostile_gif(frames: int, at: int) -> bytes:
+    """A GIF with a 1x1 logical screen whose frames after the first are 1x1 pixels at (`at`, `at`):
+    Pillow grows its canvas to (at + 1)^2 to hold each one."""
+    pixel = b"\x00\x02\x02\x44\x01\x00"  # no local palette, LZW minimum code size 2, one 1x1 pixel
+    data = b"GIF89a" + struct.pack("<HH", 1, 1) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    data += b",\x00\x00\x00\x00\x01\x00\x01\x00" + pixel
+    for _ in range(frames - 1):
+        data += b"!\xf9\x04\x00\x01\x00\x00\x00" + b"," + struct.pack("<HHHH", at, at, 1, 1) + pixel
+    return data + b";"
+
+
+_PEAK_RSS = """
+import resource, sys, time
+from latentkit.cli import main
+before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+code = main(["verify", sys.argv[1]])
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(code, grew, time.perf_counter() - start)
+"""
+
+
+@pytest.mark.parametrize("frames", [10, 600])
+def test_verify_refuses_gif_whose_frames_grow_the_canvas(frames, tmp_path):
+    path = tmp_path / "bait.gif"
+    path.write_bytes(hostile_gif(frames, at=8999))
+    assert len(path.read_bytes()) < 14_000  # 600 frames: 13.8 KB that once asked for 9000x9000 each
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent), "GRADIO_ANALYTICS_ENABLED": "False"}
+    r = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    code, grew_mb, seconds = r.stdout.split()
+    assert code == "2", r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        f"latentkit: error: {path}: a 9000x9000 frame is over the 64,000,000-pixel limit "
+        "(decompression-bomb guard)"
+    ]
+    assert float(grew_mb) < 300 and float(seconds) < 5, (grew_mb, seconds)
+
+
+def test_pixel_budget_counts_every_frame_and_the_total():
+    budget = PixelBudget("a.gif", per_frame=100, total=250, max_frames=5)
+    budget.charge(10, 10)
+    budget.charge(10, 10)
+    with pytest.raises(LatentkitError, match=r"a\.gif: 3 frames up to 10x10 are over the 250-pixel limit"):
+        budget.charge(10, 10)
+    with pytest.raises(LatentkitError, match=r"a 11x10 frame is over the 100-pixel limit"):
+        PixelBudget("a.gif", per_frame=100).charge(11, 10)
+    with pytest.raises(LatentkitError, match="6 frames is over the 5-frame limit"):
+        budget.check_frames(6)
+
+
+def test_verify_of_a_gif_growing_within_each_frame_limit_stops_at_the_total(tmp_path, capsys):
+    path = tmp_path / "slow.gif"
+    path.write_bytes(hostile_gif(10, at=6999))  # 7000x7000 per frame: 49 MP, under 64 MP each
+    assert main(["verify", str(path)]) == 2
+    assert "frames up to 7000x7000 are over the 160,000,000-pixel limit in all" in capsys.readouterr().err
+
+
+# --- (7) text from a file is shown with its control characters and markup visible (issue 16) ------------
+
+SHOWN_BAIT = "\n\x1b[8mverified yes|<b>x</b>"
+
+
+def _hostile(value):
+    """`value` with every string in it (at any depth) replaced by SHOWN_BAIT."""
+    if isinstance(value, str):
+        return SHOWN_BAIT
+    if isinstance(value, dict):
+        return {k: _hostile(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hostile(v) for v in value]
+    return value
+
+
+def test_verify_report_escapes_every_string_a_manifest_holds(app, bundle_dir, home, tmp_path, capsys):
+    from latentkit.provenance.manifest import build_xmp
+
+    exported = export_image(load_bundle(bundle_dir), sample_latent(3, 16), tmp_path, "face.png", seed=3)
+    edit = {"direction": "smile", "strength": 1.0, "mode": "relative", "hold": ["age"]}
+    manifest = {
+        **exported.manifest,
+        "edits": [edit],
+        "interpolation": {"method": "slerp", "t": 0.5, "frame": 1, "frames": 3},
+        "projection": {"input_sha256": "x", "steps": 1},
+        "animation": {"frames": "30", "fps": "12"},
+    }
+    manifest = {**_hostile(manifest), "schema": exported.manifest["schema"]}
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("latentkit", json.dumps(manifest))
+    info.add_itxt("XML:com.adobe.xmp", build_xmp(manifest))
+    path = tmp_path / "bait\n\x1b[8m.png"
+    Image.fromarray(np.asarray(Image.open(exported.path).convert("RGB"))).save(path, pnginfo=info)
+
+    assert main(["verify", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    aspects = ("manifest", "source", "signature", "pixels", "watermark", "verified")
+    shown_aspects = [line.split()[0] for line in lines[1:]]
+    assert shown_aspects == [a for a in aspects if a in shown_aspects] and len(shown_aspects) >= 5
+    assert not any("\x1b" in line or "\r" in line for line in lines)
+    assert "\\n\\x1b[8mverified yes|<b>x</b>" in lines[1] and lines[-1].startswith("  verified   no")
+
+    report, _ = _handler(app, "verify")(str(path))
+    head, table = report.split("\n\n", 1)
+    assert head.startswith("### ✗ Not verified")
+    rows = table.splitlines()
+    assert rows[:2] == ["| check | result |", "|---|---|"]
+    assert [row.split(" | ")[0] for row in rows[2:]] == [
+        "| file",
+        *(f"| {a}" for a in shown_aspects),
+        "| edit",
+        "| animation",
+        "| interpolation",
+    ]
+    for row in rows:
+        assert row.count("|") == 3 and "\x1b" not in row and "<b>" not in row, row
+    assert "\\\\x1b\\[8mverified yes/&lt;b&gt;x&lt;/b&gt;" in rows[3]
+
+
+# --- (8) leftovers of the outsider's attack: each one line, or the right behaviour (issue 16) -----------
+
+
+def test_editor_on_a_port_in_use_is_one_line(bundle_dir, home, tmp_path, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["editor", "--model", str(bundle_dir), "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"latentkit: error: --host 127.0.0.1 --port {port}: cannot serve there"), err
+
+
+def test_a_16_bit_grey_input_is_scaled_to_8_bits_not_clipped_to_white(tmp_path):
+    from latentkit.images import read_input
+
+    ramp = np.linspace(0, 65535, 64 * 64).round().astype(np.uint16).reshape(64, 64)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    pixels, _ = read_input(tmp_path / "grey16.png")
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    assert (pixels == 255).mean() < 0.01 and abs(pixels.mean() - 127.5) < 1
+    assert np.array_equal(pixels[..., 0], np.round(ramp / 257).astype(np.uint8))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from latentkit.io import atomic_write
+from latentkit.provenance.verify import shown
 from latentkit.viz import save_preview_gif
 
 
@@ -50,11 +52,13 @@ def report_markdown(report: Any, text: str) -> str:
 
     `text` is `latentkit.provenance.format_report(report)`: its "  aspect   words" lines are reused
     so the app and `latentkit verify` say the same thing. Values come from the (untrusted) file, so
-    they are HTML-escaped and cannot break out of their table cell.
+    each cell shows control characters as escapes (`provenance.verify.shown`) and escapes HTML and
+    Markdown markup: nothing in it can add a row, a link or an image.
     """
 
-    def cell(value: object) -> str:
-        return html.escape(str(value), quote=False).replace("|", "/")
+    def cell(value: object) -> str:  # control characters visible, then no HTML and no Markdown markup
+        text = html.escape(shown(value), quote=False).replace("|", "/")
+        return re.sub(r"([\\`*_\[\]~])", r"\\\1", text)  # emphasis, code, links and images
 
     problems = report.problems()
     if report.verified:

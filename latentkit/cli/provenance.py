@@ -67,20 +67,27 @@ def _reproduce(args: argparse.Namespace) -> int:
     if r.identical:
         print(f"wrote {r.path}: pixels identical to {args.image} (sha256 {r.copy_sha256[:16]})")
         return 0
+    why = "another torch or CPU?" if r.original_verified else "the file's record does not match its pixels"
     print(
         f"wrote {r.path}: pixels DIFFER from {args.image} "
-        f"(recorded {r.original_sha256[:16]}, re-rendered {r.copy_sha256[:16]}; another torch or CPU?)"
+        f"(recorded {r.original_sha256[:16]}, re-rendered {r.copy_sha256[:16]}; {why})"
     )
     return 1
 
 
 def _keys_init(args: argparse.Namespace) -> int:
-    from latentkit.provenance.keys import CA_CERT, CHAIN, init_keys
+    from cryptography import x509
+
+    from latentkit.provenance.keys import CA_CERT, CHAIN, fingerprint, init_keys
 
     folder = init_keys(args.dir, force=args.force)
+    ca = x509.load_pem_x509_certificate((folder / CA_CERT).read_bytes())
     print(f"created a signing identity in {folder}")
     print(f"  certificate chain  {folder / CHAIN}")
     print(f"  CA certificate     {folder / CA_CERT}  (give it to others for `latentkit verify --trust`)")
+    print(
+        f"  CA fingerprint     SHA-256 {fingerprint(ca)}  (what `verify` shows for your signatures elsewhere)"
+    )
     return 0
 
 
@@ -99,7 +106,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ver = sub.add_parser("verify", help="check an image's manifest, C2PA signature, pixels and watermark")
     ver.add_argument("image", help="image (PNG, JPEG, WebP, any format Pillow reads) or GIF/MP4 animation")
     ver.add_argument("--json", action="store_true", help="print the full report as JSON")
-    ver.add_argument("--trust", help="PEM file of CA certificates to trust (e.g. someone's ca.pem)")
+    ver.add_argument(
+        "--trust",
+        help="PEM file of CA certificates to trust instead of your own identity's ca.pem (e.g. someone's)",
+    )
     ver.set_defaults(func=_verify)
 
     rep = sub.add_parser("reproduce", help="re-render an image from its manifest and compare pixels")

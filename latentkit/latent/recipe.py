@@ -102,7 +102,7 @@ def read_recipe(path: str | Path, defaults: EditJob) -> list[EditJob]:
             job.psi = float(entry.get("psi", job.psi))
         except (TypeError, ValueError):
             raise LatentkitError(f"{where}: psi must be a number") from None
-        if "/" in job.name or "\\" in job.name or job.name in (".", ".."):
+        if "/" in job.name or "\\" in job.name or "\0" in job.name or job.name in (".", ".."):
             raise LatentkitError(f"{where}: name {job.name!r} must be a plain folder name")
         if job.name in {j.name for j in out}:
             raise LatentkitError(

@@ -30,7 +30,9 @@ def sample_latent(seed: int, dim: int) -> np.ndarray:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Parse "0-15", "1,5,9" or a mix such as "0-3,7" into a list of seeds, in the order given."""
+    """Parse "0-15", "1,5,9" or a mix such as "0-3,7" into a list of seeds, in the order given.
+
+    A seed given twice ("1,1", "0-3,2") is an error: its second image would replace the first."""
     seeds: list[int] = []
     for part in text.replace(" ", "").split(","):
         lo, sep, hi = part.partition("-")
@@ -46,4 +48,8 @@ def parse_seeds(text: str) -> list[int]:
         if len(seeds) + stop - start + 1 > MAX_SEEDS:
             raise LatentkitError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds")
         seeds.extend(range(start, stop + 1))
+    if len(set(seeds)) != len(seeds):
+        seen: set[int] = set()
+        twice = next(s for s in seeds if s in seen or seen.add(s))
+        raise LatentkitError(f"--seeds {text!r}: seed {twice} is given twice")
     return seeds

@@ -7,8 +7,11 @@ PSNR ~36 dB against the watermarked frames, every watermark bit intact (benchmar
 and ~50x faster than median cut. MP4 is H.264, yuv420p, CRF 18 (~41 dB).
 
 Reading refuses, with one line naming the file, anything whose frames would hold more than
-`MAX_TOTAL_PIXELS` pixels in all (a decompression bomb), more than `MAX_FRAMES` frames, or is
-truncated. Pixels hashed and checked are always the *decoded* frames, as a viewer sees them.
+`MAX_TOTAL_PIXELS` pixels in all or `images.MAX_PIXELS` in one (a decompression bomb), more than
+`MAX_FRAMES` frames, or is truncated: every frame is charged to one `images.PixelBudget` before it is
+decoded, with the canvas it will be composed into (a GIF frame placed outside the logical screen
+makes Pillow grow the canvas; that grown size is what is charged).
+Pixels hashed and checked are always the *decoded* frames, as a viewer sees them.
 """
 
 from __future__ import annotations
@@ -26,14 +29,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from latentkit.errors import LatentkitError
-from latentkit.images import MAX_BYTES
+from latentkit.images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS, MAX_TOTAL_PIXELS, PixelBudget
 from latentkit.io import read_bytes
 from latentkit.provenance.imagefile import FORMATS
 
 DEFAULT_FPS = 12.0
 MIN_FPS, MAX_FPS = 1.0, 50.0  # browsers slow GIF delays under 20 ms down to 100 ms
-MAX_FRAMES = 600  # 50 s at 12 fps; far more than any interpolation needs
-MAX_TOTAL_PIXELS = 160_000_000  # frames x width x height: ~480 MB of decoded RGB
 MP4_CRF = 18
 CODECS = {"gif": "gif, 256-colour palette per frame", "mp4": f"h264 yuv420p crf {MP4_CRF}"}  # output.codec
 VIDEO_HINT = "MP4 needs the optional imageio-ffmpeg package: pip install 'latentkit[video]'"
@@ -115,13 +116,16 @@ def _decode_gif(data: bytes, name: str) -> tuple[list[np.ndarray], str | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            budget = _budget(name)
             img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            n = img.n_frames
-            _check_extent(name, n, w, h)
+            budget.charge(*img.size)  # the first frame, before Pillow allocates anything for it
+            n = img.n_frames  # walks the frame headers without decoding or growing the canvas
+            budget.check_frames(n)
             frames = []
             for i in range(n):
-                img.seek(i)
+                if i:
+                    img.seek(i)  # reads frame i's descriptor and grows img.size to hold its extent
+                    budget.charge(*img.size)  # before load() composes it onto a canvas that size
                 frames.append(np.asarray(img.convert("RGB")))
             comment = img.info.get("comment")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -169,10 +173,13 @@ def _decode_mp4(data: bytes, name: str) -> list[np.ndarray]:
         try:
             reader = ffmpeg.read_frames(path, pix_fmt="rgb24", bits_per_pixel=24)
             w, h = next(reader)["size"]
+            budget = _budget(name)
+            budget.charge(w, h)  # the first frame, from the stream header, before ffmpeg sends it
             frames = []
-            for raw in reader:
+            for raw in reader:  # a frame's bytes arrive before it is charged: one frame over, at most
+                if frames:
+                    budget.charge(w, h)
                 frames.append(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
-                _check_extent(name, len(frames), w, h)
         except (OSError, RuntimeError, StopIteration, ValueError, KeyError) as e:
             raise LatentkitError(
                 f"{name}: truncated or corrupt MP4 ({str(e).splitlines()[0][:120]})"
@@ -219,11 +226,6 @@ def is_animation_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def _check_extent(name: str, n: int, w: int, h: int) -> None:
-    if n > MAX_FRAMES:
-        raise LatentkitError(f"{name}: {n} frames is over the {MAX_FRAMES}-frame limit")
-    if n * w * h > MAX_TOTAL_PIXELS:
-        raise LatentkitError(
-            f"{name}: {n} frames of {w}x{h} is over the {MAX_TOTAL_PIXELS:,}-pixel limit "
-            "(decompression-bomb guard)"
-        )
+def _budget(name: str) -> PixelBudget:
+    """The pixel budget of decoding one animation."""
+    return PixelBudget(name, per_frame=MAX_PIXELS, total=MAX_TOTAL_PIXELS, max_frames=MAX_FRAMES)

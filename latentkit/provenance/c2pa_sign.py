@@ -14,12 +14,14 @@ timestamp a signature is judged against the certificate's validity at verificati
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from latentkit.provenance.keys import SigningIdentity
+from latentkit.provenance.keys import SigningIdentity, fingerprint
 from latentkit.provenance.manifest import TRAINED_ALGORITHMIC_MEDIA, dumps
 
 ASSERTION_LABEL = "org.latentkit.manifest"
@@ -32,9 +34,12 @@ class C2paStatus:
     """The C2PA side of a verification.
 
     Attributes:
-        state: "trusted" (signature valid, chain ends at a --trust CA), "valid" (signature and
-            bindings check out, trust not established), "invalid", or "absent".
+        state: "trusted" (signature valid, chain ends at a trusted CA: the --trust one, else the
+            local identity's), "valid" (signature and bindings check out, signer not trusted),
+            "invalid", or "absent".
         signer, issuer: the signing certificate's common name and issuer, when readable.
+        signer_fingerprint: SHA-256 (hex) of the public key of the CA that issued the signing
+            certificate (of the signing certificate itself when its CA is not in the file), or None.
         failures: C2PA validation failure codes, e.g. "assertion.dataHash.mismatch".
         manifest: latentkit's manifest as signed (the custom assertion), or None.
         digital_source_type: of the `c2pa.created` action, or None.
@@ -44,6 +49,7 @@ class C2paStatus:
     state: str
     signer: str | None = None
     issuer: str | None = None
+    signer_fingerprint: str | None = None
     failures: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
     digital_source_type: str | None = None
@@ -54,6 +60,7 @@ class C2paStatus:
             "state": self.state,
             "signer": self.signer,
             "issuer": self.issuer,
+            "signer_fingerprint": self.signer_fingerprint,
             "failures": self.failures,
             "digital_source_type": self.digital_source_type,
             "error": self.error,
@@ -128,10 +135,15 @@ def read_c2pa(data: bytes, mime: str, trust_pem: str | None = None) -> C2paStatu
     failures = [f["code"] for f in results.get("failure", []) if f.get("code") not in (None, UNTRUSTED)]
     if state == "trusted" and not trust_pem:
         state = "valid"  # "trusted" must mean "by a CA the user named", not by a built-in list
+    info = active.get("signature_info", {})
+    state = state if state in ("trusted", "valid") else "invalid"
     return C2paStatus(
-        state=state if state in ("trusted", "valid") else "invalid",
-        signer=active.get("signature_info", {}).get("common_name"),
-        issuer=active.get("signature_info", {}).get("issuer"),
+        state=state,
+        signer=info.get("common_name"),
+        issuer=info.get("issuer"),
+        signer_fingerprint=signer_fingerprint(data, info.get("cert_serial_number"))
+        if state != "invalid"
+        else None,
         failures=failures,
         manifest=_assertion(active, ASSERTION_LABEL),
         digital_source_type=_created_source_type(active),
@@ -158,3 +170,39 @@ def _created_source_type(manifest: dict[str, Any]) -> str | None:
                 if action.get("action") == "c2pa.created":
                     return action.get("digitalSourceType")
     return None
+
+
+# A DER X.509 v3 certificate: SEQUENCE { SEQUENCE (tbsCertificate) { [0] { INTEGER 2 } ...
+_DER_CERT = re.compile(rb"\x30\x82..\x30(?:\x82..|\x81.)\xa0\x03\x02\x01\x02", re.DOTALL)
+
+
+def signer_fingerprint(data: bytes, serial: str | None) -> str | None:
+    """The fingerprint (`keys.fingerprint`) of the signing certificate's CA, found in the file's bytes.
+
+    c2pa names the signing certificate only by serial number, so the certificates the signature
+    carries are found by their DER shape. None unless exactly one certificate has that serial (a
+    planted look-alike makes it ambiguous); the CA is the certificate whose key signed it, and the
+    leaf's own key is fingerprinted when the CA is not in the file.
+    """
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+    certs = {}
+    for m in _DER_CERT.finditer(data):
+        der = data[m.start() : m.start() + 4 + int.from_bytes(data[m.start() + 2 : m.start() + 4], "big")]
+        try:
+            certs.setdefault(hashlib.sha256(der).digest(), x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    leaves = [c for c in certs.values() if serial is not None and str(c.serial_number) == str(serial)]
+    if len(leaves) != 1:
+        return None
+    (leaf,) = leaves
+    for ca in certs.values():
+        if ca is not leaf and ca.subject == leaf.issuer:
+            try:
+                leaf.verify_directly_issued_by(ca)
+            except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+                continue
+            return fingerprint(ca)
+    return fingerprint(leaf)

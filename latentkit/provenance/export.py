@@ -223,7 +223,7 @@ def _export(
     data = sign_c2pa(encode(manifest), spec.mime, manifest, identity, title=path.name)
     if animfile.frames_sha256(_decode(data, fmt, name)) != output["pixels_sha256"]:
         raise RuntimeError(f"{fmt} encoding is not deterministic here: the pixel hash would be wrong")
-    write_bytes(path, data)
+    write_bytes(path, data, exclusive=not overwrite)  # another run may have written it meanwhile
     return ExportResult(path, manifest, export_id, len(decoded))
 
 

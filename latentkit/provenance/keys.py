@@ -38,6 +38,7 @@ CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
 CHAIN, KEY = "signer-chain.pem", "signer-key.pem"
 IDENTITY_FILES = frozenset({CA_CERT, CA_KEY, CHAIN, KEY})
 VALID_DAYS = 3650
+MAX_PEM_BYTES = 1 << 20  # a certificate bundle; far more than any chain
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,23 @@ class SigningIdentity:
         if len(certs) < 2:
             raise LatentkitError(f"{cert}: C2PA needs the leaf and its issuing CA, found one certificate")
         return cls(chain_pem, key_pem, _algorithm(private, key), _common_name(certs[0]), str(cert))
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 (hex) of a certificate's public key (DER SubjectPublicKeyInfo): what `verify` shows for a
+    signer it does not trust, and `keys init` for the CA it makes (names carry its first 8 digits)."""
+    return hashlib.sha256(_public_bytes(cert.public_key())).hexdigest()
+
+
+def local_ca_pem() -> str | None:
+    """The local identity's CA certificate (PEM text), trusted by `verify` on this machine, or None."""
+    path = keys_dir() / CA_CERT
+    if not path.is_file():
+        return None
+    try:
+        return read_bytes(path, MAX_PEM_BYTES).decode("utf-8")
+    except (LatentkitError, UnicodeDecodeError):
+        return None
 
 
 def keys_dir() -> Path:

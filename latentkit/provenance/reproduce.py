@@ -3,6 +3,12 @@
 The manifest holds the exact latent, the model's weight hash, the output size/format/quality and the
 watermark's export id, so re-running `export_image` with them must give the same decoded pixels on
 the same platform and torch version (CPU inference is deterministic there).
+
+The copy is signed with the caller's identity, so it carries only what is proven: identical pixels
+prove the model, the latent and the output settings, not the edit, interpolation and projection
+records, which are claims. Those are copied only from an original that verifies (its signer is
+trusted); from any other file they are dropped, with a note, so an attacker's unsigned manifest
+cannot make a victim sign its claims.
 """
 
 from __future__ import annotations
@@ -21,16 +27,21 @@ from latentkit.provenance.imagefile import FORMATS
 from latentkit.provenance.keys import SigningIdentity
 from latentkit.provenance.verify import verify_image
 
+UNPROVEN_RECORDS = ("edits", "interpolation", "projection")  # claims a re-render does not check
+
 
 @dataclass
 class ReproduceResult:
-    """The copy written, whether its pixels equal the original's recorded ones, and any caveats."""
+    """The copy written, whether its pixels equal the original's recorded ones, whether the original
+    verified (else its record is unproven: a differing copy means the record does not match its
+    pixels), and any caveats."""
 
     path: Path
     identical: bool
     original_sha256: str
     copy_sha256: str
     notes: list[str] = field(default_factory=list)
+    original_verified: bool = True
 
 
 def reproduce_image(
@@ -48,6 +59,11 @@ def reproduce_image(
             f"{image}: no latentkit manifest to reproduce from ({', '.join(report.problems())})"
         )
     notes = [] if report.verified else [f"the original is not verified: {'; '.join(report.problems())}"]
+    if not report.verified:
+        claims = [key for key in UNPROVEN_RECORDS if m.get(key)]
+        m = {**m, **dict.fromkeys(UNPROVEN_RECORDS)}
+        if claims:
+            notes.append(f"its {', '.join(claims)} record(s) are not carried into the signed copy")
     out = Path(out)
     output = m["output"]
     _check_recorded(output, m["watermark"], image)
@@ -80,7 +96,7 @@ def reproduce_image(
             export_id=m["watermark"].get("export_id"),
         )
     original, copy = output["pixels_sha256"], result.manifest["output"]["pixels_sha256"]
-    return ReproduceResult(result.path, original == copy, original, copy, notes)
+    return ReproduceResult(result.path, original == copy, original, copy, notes, report.verified)
 
 
 def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, identity):

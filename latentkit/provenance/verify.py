@@ -1,25 +1,35 @@
-"""Check an image's (or a GIF/MP4 animation's) provenance: manifest, C2PA signature, pixel hash, watermark.
+r"""Check an image's (or a GIF/MP4 animation's) provenance: manifest, C2PA signature, pixel hash, watermark.
 
-An image is *verified* when its C2PA signature is valid (trusted, if a CA was given), the pixels hash
-to the recorded value, and the unsigned copy of the manifest (PNG chunk / XMP) agrees with the signed
-one. The watermark is reported but does not decide: it is there for images whose metadata is gone.
+An image is *verified* when its C2PA signature is valid and trusted, latentkit's manifest is inside
+that signature, the pixels hash to the recorded value, and the unsigned copy of the manifest (PNG
+chunk / XMP) agrees with the signed one. Trusted means the signing certificate chains to the CA given
+with `--trust`, else to this machine's local identity (`keys_dir()/ca.pem`); any other signer is
+"signature valid, signer not trusted" with its CA's fingerprint, and not verified. An unsigned manifest
+never verifies, whatever signature sits beside it. The watermark is reported but does not decide:
+it is there for images whose metadata is gone.
 For an animation the pixels are every decoded frame (`animfile.frames_sha256`) and the watermark is a
 majority vote over up to 5 evenly spaced frames; the unsigned manifest copy is the GIF comment.
+
+Everything read from the file is shown through `shown`, which makes control characters visible
+(`\x1b`, `\n`), so a manifest cannot forge report lines or hide them from a terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latentkit.errors import LatentkitError
+from latentkit.io import read_bytes
 from latentkit.provenance import animfile
 from latentkit.provenance import manifest as mf
 from latentkit.provenance.c2pa_sign import C2paStatus, read_c2pa
 from latentkit.provenance.imagefile import read_image
+from latentkit.provenance.keys import MAX_PEM_BYTES, local_ca_pem
 from latentkit.provenance.watermark import WatermarkResult, detect_watermark, detect_watermark_frames
 
 
@@ -33,7 +43,8 @@ class VerifyReport:
         embedded_matches_signed: whether the PNG/XMP copy equals the signed one (None: not both).
         digital_source_type: IPTC source type from the C2PA action or the XMP, if any.
         pixels: "match", "mismatch" or "unknown" (nothing recorded).
-        trust_requested: a --trust CA was given, so "valid" alone is not enough.
+        trust_source: what the signer was checked against: "--trust FILE", "the local identity"
+            (this machine's keys_dir()/ca.pem) or None (neither: no signer can be trusted).
         frames: decoded frame count of an animation (GIF/MP4), else None.
         watermark_votes: (frames agreeing on the export id, frames checked) of an animation, else None.
     """
@@ -49,7 +60,7 @@ class VerifyReport:
     c2pa: C2paStatus
     pixels: str
     watermark: WatermarkResult
-    trust_requested: bool
+    trust_source: str | None
     frames: int | None = None
     watermark_votes: tuple[int, int] | None = None
 
@@ -74,10 +85,17 @@ class VerifyReport:
         return out
 
     @property
+    def signed_manifest(self) -> bool:
+        """Whether the manifest reported is the one inside the signature (not an unsigned copy)."""
+        return self.manifest is not None and self.manifest_source == "c2pa"
+
+    @property
     def verified(self) -> bool:
-        good = ("trusted",) if self.trust_requested else ("trusted", "valid")
         return (
-            self.c2pa.state in good and self.pixels == "match" and self.embedded_matches_signed is not False
+            self.c2pa.state == "trusted"
+            and self.signed_manifest
+            and self.pixels == "match"
+            and self.embedded_matches_signed is not False
         )
 
     def problems(self) -> list[str]:
@@ -89,8 +107,10 @@ class VerifyReport:
             out.append("no C2PA signature")
         elif self.c2pa.state == "invalid":
             out.append("C2PA signature invalid")
-        elif self.c2pa.state == "valid" and self.trust_requested:
-            out.append("signer not trusted by the given CA")
+        elif self.c2pa.state == "valid":
+            out.append(f"signature valid, signer not trusted ({self.untrusted_signer()})")
+        if self.c2pa.state in ("valid", "trusted") and self.manifest is not None and not self.signed_manifest:
+            out.append("the latentkit manifest is not inside the signature (an unsigned copy)")
         if self.pixels == "mismatch":
             out.append("pixels differ from the recorded hash")
         if self.embedded_matches_signed is False:
@@ -98,6 +118,12 @@ class VerifyReport:
         if self.watermark_matches_manifest is False:
             out.extend(self._watermark_mismatches())
         return out
+
+    def untrusted_signer(self) -> str:
+        """The signer's CA fingerprint, and what it was not found in, for "signer not trusted"."""
+        fp = self.c2pa.signer_fingerprint
+        who = f"SHA-256 fingerprint {fp}" if fp else "fingerprint unknown"
+        return f"{who}; not {self.trust_source}" if self.trust_source else f"{who}; no CA to trust it"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +139,7 @@ class VerifyReport:
             "embedded_matches_signed": self.embedded_matches_signed,
             "digital_source_type": self.digital_source_type,
             "c2pa": self.c2pa.to_dict(),
+            "trust": self.trust_source,
             "pixels": self.pixels,
             "watermark": {
                 **self.watermark.to_dict(),
@@ -129,9 +156,13 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
     Raises `LatentkitError` for unreadable input: not an image, truncated, too large, or a
     manifest of an unknown schema version.
     """
-    trust_pem = _read_trust(trust) if trust is not None else None
+    if trust is not None:
+        trust_pem, trust_source = _read_trust(trust), f"--trust {trust}"
+    else:
+        trust_pem = local_ca_pem()
+        trust_source = "the local identity" if trust_pem else None
     if animfile.is_animation_file(path):
-        return _verify_animation(path, trust_pem)
+        return _verify_animation(path, trust_pem, trust_source)
     image = read_image(path)
     c2pa = read_c2pa(image.data, image.mime, trust_pem)
     xmp = mf.read_xmp(image.xmp) if image.xmp else {}
@@ -152,11 +183,13 @@ def verify_image(path: str | os.PathLike, trust: str | os.PathLike | None = None
         c2pa=c2pa,
         pixels=_pixels_state(manifest, lambda: mf.pixels_sha256(image.pixels)),
         watermark=detect_watermark(image.pixels),
-        trust_requested=trust is not None,
+        trust_source=trust_source,
     )
 
 
-def _verify_animation(path: str | os.PathLike, trust_pem: str | None) -> VerifyReport:
+def _verify_animation(
+    path: str | os.PathLike, trust_pem: str | None, trust_source: str | None
+) -> VerifyReport:
     """`verify_image` for a GIF or MP4: every decoded frame hashed, the watermark voted over frames."""
     anim = animfile.read_animation(path)
     c2pa = read_c2pa(anim.data, anim.mime, trust_pem)
@@ -176,7 +209,7 @@ def _verify_animation(path: str | os.PathLike, trust_pem: str | None) -> VerifyR
         c2pa=c2pa,
         pixels=_pixels_state(manifest, lambda: animfile.frames_sha256(anim.frames)),
         watermark=watermark,
-        trust_requested=trust_pem is not None,
+        trust_source=trust_source,
         frames=len(anim.frames),
         watermark_votes=(agreeing, checked),
     )
@@ -234,12 +267,11 @@ def format_report(r: VerifyReport) -> str:
     else:
         who = f" by {c.signer!r} (issuer {c.issuer!r})" if c.signer else ""
         why = f": {', '.join(c.failures) or c.error}" if c.state == "invalid" else ""
-        hint = (
-            "; pass --trust CA.pem to check the signer"
-            if c.state == "valid" and not r.trust_requested
-            else ""
-        )
-        lines.append(f"  signature  C2PA {c.state}{who}{why}{hint}")
+        if c.state == "trusted":
+            why = f", trusted by {r.trust_source}"
+        elif c.state == "valid":
+            why = f", signer not trusted ({r.untrusted_signer()}); pass --trust CA.pem if you trust its CA"
+        lines.append(f"  signature  C2PA {c.state}{who}{why}")
     pixel_text = {
         "match": "match the recorded SHA-256",
         "mismatch": "DIFFER from the recorded SHA-256",
@@ -270,7 +302,25 @@ def format_report(r: VerifyReport) -> str:
         lines.append(f"  watermark  not found (confidence {wm.confidence:.1f}{votes})")
     problems = r.problems()
     lines.append("  verified   yes" if r.verified else f"  verified   no: {'; '.join(problems)}")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)
+
+
+def shown(text: object) -> str:
+    r"""`text` safe to show a person: control and format characters (ESC, CR, LF, bidi overrides, ...)
+    become visible escapes (`\x1b`, `\n`, `\u202e`), so text read from a file cannot add, hide or
+    reorder lines of a report in a terminal or a table."""
+    return "".join(_visible(ch) if unicodedata.category(ch) in _HIDDEN else ch for ch in str(text))
+
+
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")  # controls, format (bidi, zero-width), line/paragraph separators
+_NAMED = {"\n": r"\n", "\r": r"\r", "\t": r"\t"}
+
+
+def _visible(ch: str) -> str:
+    code = ord(ch)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _watermark_says(wm: WatermarkResult) -> str:
@@ -298,13 +348,16 @@ def known_model(fingerprint: str) -> str | None:
 
 
 def _read_trust(path: str | os.PathLike) -> str:
-    path = Path(path)
+    """The PEM text of a --trust file, every certificate in it parsed (one clear error otherwise)."""
+    from cryptography import x509
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LatentkitError(f"--trust {path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise LatentkitError(f"--trust {path}: cannot read ({e})") from None
-    if "-----BEGIN CERTIFICATE-----" not in text:
-        raise LatentkitError(f"--trust {path}: no PEM certificate in it")
-    return text
+        data = read_bytes(Path(path), MAX_PEM_BYTES)
+    except LatentkitError as e:
+        raise LatentkitError(f"--trust {e}") from None
+    try:
+        x509.load_pem_x509_certificates(data)
+        return data.decode("ascii")
+    except (ValueError, UnicodeDecodeError) as e:
+        why = str(e).splitlines()[0][:120] if str(e) else "no certificate found"
+        raise LatentkitError(f"--trust {path}: not a PEM certificate file ({why})") from None
