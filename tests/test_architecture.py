@@ -2,7 +2,7 @@
 
 Layers, low to high; a module may import its own layer and lower ones, never a higher one:
 
-    0  errors, io, pixels, images, data, models     files, pixels, datasets, networks, rendering
+    0  errors, io, pixels, images, text, data, models  files, pixels, text, datasets, networks
     1  metrics, predictor, theory, viz              measure and draw what layer 0 makes
     2  train, provenance                            (siblings: neither imports the other)
     3  latent                                       directions, editing, inversion, over all of it
@@ -24,7 +24,7 @@ import latentkit
 ROOT = Path(latentkit.__file__).resolve().parent
 APPS = ROOT.parent / "apps"
 LAYERS = {
-    **dict.fromkeys(["", "errors", "io", "pixels", "images", "data", "models"], 0),
+    **dict.fromkeys(["", "errors", "io", "pixels", "images", "text", "data", "models"], 0),
     **dict.fromkeys(["metrics", "predictor", "theory", "viz"], 1),
     **dict.fromkeys(["train", "provenance"], 2),
     "latent": 3,

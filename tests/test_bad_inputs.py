@@ -1135,3 +1135,11 @@ def test_bad_input_in_a_real_process_exits_2_without_traceback(name, ctx, tmp_pa
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("latentkit: error: ") and expect in lines[0], r.stderr
     assert files_under(tmp_path) == before
+
+
+def test_an_error_naming_text_from_a_file_shows_its_control_characters_escaped(capsys):
+    from latentkit.cli import _user_error
+
+    assert _user_error("direction 'a\x1b[8mb': bad\r\nverified yes") == 2
+    err = capsys.readouterr().err
+    assert err == "latentkit: error: direction 'a\\x1b[8mb': bad verified yes\n"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from latentkit.io import atomic_write
-from latentkit.provenance.verify import shown
+from latentkit.text import shown
 from latentkit.viz import save_preview_gif
 
 

@@ -27,6 +27,7 @@ import sys
 import latentkit
 from latentkit.cli import attributes, data, directions, edit, editor, interpolate, project, provenance, train
 from latentkit.errors import LatentkitError
+from latentkit.text import shown
 
 GROUPS = (data, train, attributes, directions, edit, interpolate, project, provenance, editor)
 
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _user_error(message: str) -> int:
-    """Print `message` as the one line of a user error (newlines folded) and return exit code 2."""
-    print(f"latentkit: error: {' '.join(message.split())}", file=sys.stderr)
+    """Print `message` as the one line of a user error and return exit code 2. Whitespace runs fold
+    to one space; other control characters (from names read in files) are shown escaped."""
+    print(f"latentkit: error: {shown(' '.join(message.split()))}", file=sys.stderr)
     return 2
 
 

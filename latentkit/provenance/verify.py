@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from latentkit.provenance.c2pa_sign import C2paStatus, read_c2pa
 from latentkit.provenance.imagefile import read_image
 from latentkit.provenance.keys import MAX_PEM_BYTES, local_ca_pem
 from latentkit.provenance.watermark import WatermarkResult, detect_watermark, detect_watermark_frames
+from latentkit.text import shown
 
 
 @dataclass
@@ -303,24 +303,6 @@ def format_report(r: VerifyReport) -> str:
     problems = r.problems()
     lines.append("  verified   yes" if r.verified else f"  verified   no: {'; '.join(problems)}")
     return "\n".join(shown(line) for line in lines)
-
-
-def shown(text: object) -> str:
-    r"""`text` safe to show a person: control and format characters (ESC, CR, LF, bidi overrides, ...)
-    become visible escapes (`\x1b`, `\n`, `\u202e`), so text read from a file cannot add, hide or
-    reorder lines of a report in a terminal or a table."""
-    return "".join(_visible(ch) if unicodedata.category(ch) in _HIDDEN else ch for ch in str(text))
-
-
-_HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")  # controls, format (bidi, zero-width), line/paragraph separators
-_NAMED = {"\n": r"\n", "\r": r"\r", "\t": r"\t"}
-
-
-def _visible(ch: str) -> str:
-    code = ord(ch)
-    if ch in _NAMED:
-        return _NAMED[ch]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _watermark_says(wm: WatermarkResult) -> str:
