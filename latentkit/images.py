@@ -15,10 +15,12 @@ This module sits at the io layer: it knows nothing of manifests or models
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -67,25 +69,36 @@ class PixelBudget:
         self.spent += width * height
 
 
+@contextlib.contextmanager
+def pillow_decoding(
+    name: str, what: str = "image", unreadable: str = "not an image file (or a format Pillow cannot read)"
+) -> Iterator[None]:
+    """Decode with Pillow inside this block: its bomb warning is an error, and every failure becomes
+    one `LatentkitError` line naming `name` ("truncated or corrupt GIF (...)" for what="GIF"; the
+    `unreadable` text when Pillow cannot tell what the bytes are)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise LatentkitError(f"{name}: image too large (decompression-bomb guard)") from None
+    except UnidentifiedImageError:
+        raise LatentkitError(f"{name}: {unreadable}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise LatentkitError(f"{name}: truncated or corrupt {what} ({e})") from None
+
+
 def decode_image(data: bytes, name: str) -> tuple[Image.Image, np.ndarray]:
     """Decode image bytes (the first frame of an animated file): (the loaded PIL image, its (H, W, 3)
     uint8 RGB pixels). 16-bit grey is scaled to 8 bits (65535 -> 255), not clipped.
 
     `name` labels errors; every failure is a one-line `LatentkitError`.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            PixelBudget(name).charge(*img.size)
-            img.load()
-            pixels = rgb_pixels(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise LatentkitError(f"{name}: image too large (decompression-bomb guard)") from None
-    except UnidentifiedImageError:
-        raise LatentkitError(f"{name}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise LatentkitError(f"{name}: truncated or corrupt image ({e})") from None
+    with pillow_decoding(name):
+        img = Image.open(io.BytesIO(data))
+        PixelBudget(name).charge(*img.size)
+        img.load()
+        pixels = rgb_pixels(img)
     return img, pixels
 
 

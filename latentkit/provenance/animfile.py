@@ -20,16 +20,15 @@ import hashlib
 import io
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from latentkit.errors import LatentkitError
-from latentkit.images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS, MAX_TOTAL_PIXELS, PixelBudget
+from latentkit.images import MAX_BYTES, MAX_FRAMES, MAX_PIXELS, MAX_TOTAL_PIXELS, PixelBudget, pillow_decoding
 from latentkit.io import read_bytes
 from latentkit.provenance.imagefile import FORMATS
 
@@ -113,27 +112,19 @@ def encode_gif(images: Sequence[Image.Image], fps: float, manifest_text: str | N
 
 
 def _decode_gif(data: bytes, name: str) -> tuple[list[np.ndarray], str | None]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            budget = _budget(name)
-            img = Image.open(io.BytesIO(data))
-            budget.charge(*img.size)  # the first frame, before Pillow allocates anything for it
-            n = img.n_frames  # walks the frame headers without decoding or growing the canvas
-            budget.check_frames(n)
-            frames = []
-            for i in range(n):
-                if i:
-                    img.seek(i)  # reads frame i's descriptor and grows img.size to hold its extent
-                    budget.charge(*img.size)  # before load() composes it onto a canvas that size
-                frames.append(np.asarray(img.convert("RGB")))
-            comment = img.info.get("comment")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise LatentkitError(f"{name}: image too large (decompression-bomb guard)") from None
-    except UnidentifiedImageError:
-        raise LatentkitError(f"{name}: truncated or corrupt GIF (Pillow cannot open it)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise LatentkitError(f"{name}: truncated or corrupt GIF ({e})") from None
+    with pillow_decoding(name, "GIF", "truncated or corrupt GIF (Pillow cannot open it)"):
+        budget = _budget(name)
+        img = Image.open(io.BytesIO(data))
+        budget.charge(*img.size)  # the first frame, before Pillow allocates anything for it
+        n = img.n_frames  # walks the frame headers without decoding or growing the canvas
+        budget.check_frames(n)
+        frames = []
+        for i in range(n):
+            if i:
+                img.seek(i)  # reads frame i's descriptor and grows img.size to hold its extent
+                budget.charge(*img.size)  # before load() composes it onto a canvas that size
+            frames.append(np.asarray(img.convert("RGB")))
+        comment = img.info.get("comment")
     text = comment.decode("utf-8", errors="replace") if isinstance(comment, bytes) else comment
     return frames, text
 
