@@ -17,6 +17,7 @@ from latentkit.errors import LatentkitError
 from latentkit.models.config import FAMILIES, family_fields
 from latentkit.train.augment import parse_policy
 from latentkit.train.losses import LOSSES
+from latentkit.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -44,6 +45,9 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict, metadata={"help": "network options (models.config)"})
     loss: str = _opt("ns", f"the game: {', '.join(LOSSES)}")
     r1_gamma: float = _opt(0.0, "R1 penalty weight on real data (0 = off)")
+    r2_gamma: float = _opt(0.0, "R2 penalty weight on generated data (0 = off; R3GAN uses r1 = r2)")
+    reg_every: int = _opt(1, "compute R1/R2 every k steps, scaled by k (StyleGAN2's lazy regularisation)")
+    gamma_schedule: str = _opt("constant", f"R1/R2 weight over the run: {', '.join(SCHEDULES)} (to a tenth)")
     real_label: float = _opt(1.0, "real target of ns/minimax; 0.9 = one-sided label smoothing")
     feature_matching: bool = _opt(False, "G matches D's mean features instead of its logit (Salimans et al.)")
     unrolled_steps: int = _opt(0, "score G against D unrolled this many Adam steps ahead (Metz et al.)")
@@ -83,6 +87,7 @@ class TrainConfig:
             "sample_every",
             "checkpoint_every",
             "keep_checkpoints",
+            "reg_every",
         )
         for name in positive:
             value = getattr(self, name)
@@ -112,8 +117,13 @@ class TrainConfig:
             raise LatentkitError(f"train config: ema={self.ema} must be in [0, 1) (0 turns it off)")
         if not 0 < self.real_label <= 1:
             raise LatentkitError(f"train config: real_label={self.real_label} must be in (0, 1]")
-        if self.r1_gamma < 0:
-            raise LatentkitError(f"train config: r1_gamma={self.r1_gamma} must be >= 0")
+        for name in ("r1_gamma", "r2_gamma"):
+            if getattr(self, name) < 0:
+                raise LatentkitError(f"train config: {name}={getattr(self, name)} must be >= 0")
+        if self.gamma_schedule not in SCHEDULES:
+            raise LatentkitError(
+                f"train config: gamma_schedule={self.gamma_schedule!r} is not one of {', '.join(SCHEDULES)}"
+            )
         if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
             raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
         try:

@@ -34,12 +34,12 @@ from latentkit.train import distributed
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.config import TrainConfig
 from latentkit.train.losses import LOSSES, GANLoss, get_loss
-from latentkit.train.regularisers import DBatch, R1Penalty, Regulariser
+from latentkit.train.regularisers import DBatch, R1Penalty, R2Penalty, Regulariser
 from latentkit.train.remedies import FeatureMatching, UnrolledD
 
 # Regularisers a TrainConfig field switches on, in the order their penalties are added to D's loss.
 REGULARISERS: dict[str, type[Regulariser]] = {
-    cls.name: cls for cls in (R1Penalty, FeatureMatching, UnrolledD)
+    cls.name: cls for cls in (R1Penalty, R2Penalty, FeatureMatching, UnrolledD)
 }
 
 
@@ -191,7 +191,7 @@ class Objective:
         if any("fake" in r.grad_on for r in active):
             fake.requires_grad_(True)
         real_in, fake_in = self.augment(real), self.augment(fake)
-        seen = DBatch(real, fake, real_in, fake_in, D(real_in), D(fake_in), generated)
+        seen = DBatch(real, fake, real_in, fake_in, D(real_in), D(fake_in), generated, step)
         loss_d = self.loss.d_loss(seen.real_logits, seen.fake_logits)
         for r in active:
             term = r.d_penalty(D, seen)
@@ -226,7 +226,7 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     """The objective `cfg` asks for, checked against the networks `mcfg` describes.
 
     Raises `LatentkitError` when a regulariser's needs clash with the model (batch norm in D with a
-    per-sample penalty) or two regularisers both replace G's loss.
+    per-sample penalty) or the loss (its `refused_with`), or two regularisers both replace G's loss.
     """
     options = LOSSES[cfg.loss].config_options if cfg.loss in LOSSES else {}
     loss = get_loss(cfg.loss, **{arg: getattr(cfg, name) for arg, name in options.items()})
@@ -234,6 +234,12 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     for reg in REGULARISERS.values():
         if (r := reg.from_config(cfg, loss)) is not None:
             regularisers.append(r)
+    for r in regularisers:
+        if cfg.loss in r.refused_with:
+            raise LatentkitError(
+                f"train config: {r.name} makes no sense with loss={cfg.loss} (its critic is held Lipschitz "
+                f"its own way); set {getattr(r, 'gamma_field', r.name)} to 0 or use another loss, e.g. rpgan"
+            )
     per_sample = [r.name for r in regularisers if r.per_sample_d]
     if mcfg.d_norm == "batch" and per_sample:
         raise LatentkitError(
