@@ -241,7 +241,7 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
                 f"its own way); set {getattr(r, 'gamma_field', r.name)} to 0 or use another loss, e.g. rpgan"
             )
     per_sample = [r.name for r in regularisers if r.per_sample_d]
-    if mcfg.d_norm == "batch" and per_sample:
+    if mcfg.d_batch_norm and per_sample:
         raise LatentkitError(
             f"d_norm=batch is invalid with a gradient penalty ({', '.join(per_sample)}): batch norm mixes "
             "the samples the penalty treats one by one; use --d-norm layer, instance, spectral or none"
