@@ -17,6 +17,7 @@ from latentkit.errors import LatentkitError
 from latentkit.models.bundle import load_bundle
 from latentkit.train import losses
 from latentkit.train.config import TrainConfig
+from latentkit.train.ema import ema_decay, half_life_beta, update_ema
 from latentkit.train.loop import train
 from latentkit.train.monitor import plot_run, read_log
 
@@ -239,3 +240,44 @@ def test_bundle_saves_any_checkpoint_step_like_the_run_saves_its_own(cli, tmp_pa
     r = cli("bundle", run, "--step", "3", "--out", tmp_path / "none")
     assert r.returncode == 2 and "no checkpoint at step 3 (steps: 2, 4)" in r.stderr
     assert not (tmp_path / "none").exists()
+
+
+# ---- the generator's moving average, by half-life in images ------------------------------------------
+
+
+def test_ema_beta_is_half_to_the_batch_over_the_half_life_with_a_ramp_up():
+    assert half_life_beta(10**6, 100, 10.0, 0.05) == pytest.approx(0.5 ** (100 / 10_000))
+    assert half_life_beta(1000, 100, 10.0, 0.05) == pytest.approx(0.25)  # ramp-up: half-life 50 images
+    assert half_life_beta(0, 100, 10.0, 0.05) == 0.0  # the first update copies G
+    assert half_life_beta(0, 100, 10.0, 0.0) == pytest.approx(0.5 ** (100 / 10_000))
+    assert half_life_beta(10**6, 100, 0.0, 0.05) == 0.0  # off: G_ema is G
+
+
+@pytest.mark.parametrize("batch", [16, 50, 400])
+def test_after_one_half_life_in_images_the_average_is_halfway_whatever_the_batch(batch):
+    G_ema, G = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        G_ema.weight.fill_(0.0), G.weight.fill_(1.0)
+    for step in range(4000 // batch):  # 4,000 images, the half-life, no ramp-up
+        update_ema(G_ema, G, ema_decay(None, 4.0, 0.0, step, batch))
+    assert G_ema.weight.item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_fixed_decay_keeps_its_old_warm_up_and_cannot_be_mixed_with_a_half_life():
+    assert ema_decay(0.999, None, 0.05, 0, 64) == pytest.approx(0.1)
+    assert ema_decay(0.999, None, 0.05, 10**6, 64) == 0.999
+    assert ema_decay(None, None, 0.05, 10**6, 64) == pytest.approx(0.5 ** (64 / 10_000))  # default 10 kimg
+    with pytest.raises(LatentkitError, match=r"ema=0\.99 and ema_kimg=5\.0 both set the moving average"):
+        TrainConfig(ema=0.99, ema_kimg=5.0).validate()
+
+
+def test_a_run_saved_before_half_lives_still_loads_and_resumes_bit_identically(tmp_path):
+    kw = {"ema": 0.9, "model": {"latent_dim": 16, "ngf": 8, "ndf": 8, "d_norm": "layer"}}
+    full = train(tiny_faces(steps=6, **kw), tmp_path / "full", progress=False)
+    half = train(tiny_faces(steps=3, **kw), tmp_path / "half", progress=False)
+    saved = json.loads((half / "config.json").read_text())
+    new_keys = ("r2_gamma", "reg_every", "gamma_schedule", "ema_kimg", "ema_rampup", "precision")
+    (half / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k not in new_keys}))
+    train(tiny_faces(steps=6, **kw), half, resume=True, progress=False)
+    a, b = weights(full, "module."), weights(half, "module.")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

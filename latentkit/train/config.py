@@ -59,7 +59,14 @@ class TrainConfig:
     lr_d: float | None = _opt(None, "discriminator learning rate (default: the loss's)")
     beta1: float | None = _opt(None, "Adam beta1 (default: the loss's)")
     beta2: float | None = _opt(None, "Adam beta2 (default: the loss's)")
-    ema: float = _opt(0.999, "decay of the generator's moving average (0 = off)")
+    ema_kimg: float | None = _opt(
+        None,
+        "half-life of G's moving average in thousands of images (0 = off; default 10; the 2D recipes: 0)",
+    )
+    ema_rampup: float = _opt(
+        0.05, "EMA ramp-up: the half-life is at most this times the images seen (0 = none)"
+    )
+    ema: float | None = _opt(None, "fixed EMA decay per step instead of --ema-kimg (as older runs; 0 = off)")
     seed: int = _opt(0, "seed of weights, batches and noise")
     deterministic: bool = _opt(False, "use deterministic algorithms only (bit-identical reruns)")
     device: str = _opt("auto", "auto, cpu or cuda")
@@ -113,8 +120,17 @@ class TrainConfig:
                 raise LatentkitError(f"train config: {name}={value} must be in [0, 1)")
         if self.eval_every < 0 or self.eval_samples < 20:
             raise LatentkitError("train config: eval_every must be >= 0 and eval_samples >= 20")
-        if not 0 <= self.ema < 1:
+        if self.ema is not None and not 0 <= self.ema < 1:
             raise LatentkitError(f"train config: ema={self.ema} must be in [0, 1) (0 turns it off)")
+        if self.ema is not None and self.ema_kimg is not None:
+            raise LatentkitError(
+                f"train config: ema={self.ema} and ema_kimg={self.ema_kimg} both set the moving average; "
+                "keep one (ema_kimg, a half-life in images, does not depend on the batch size)"
+            )
+        if (self.ema_kimg is not None and not self.ema_kimg >= 0) or not self.ema_rampup >= 0:
+            raise LatentkitError(
+                f"train config: ema_kimg={self.ema_kimg} and ema_rampup={self.ema_rampup} must be >= 0"
+            )
         if not 0 < self.real_label <= 1:
             raise LatentkitError(f"train config: real_label={self.real_label} must be in (0, 1]")
         for name in ("r1_gamma", "r2_gamma"):

@@ -2,8 +2,8 @@
 
 `train` only orchestrates: it builds the data, the networks and the training objective
 (objective.py, which owns D's and G's updates with every loss and regulariser), then steps, logs,
-samples, evaluates and checkpoints. The generator's exponential moving average (EMA) is what
-samples and the saved bundle use. The counters a checkpoint saves live in `RunState`.
+samples, evaluates and checkpoints. The generator's exponential moving average (EMA, ema.py) is
+what samples and the saved bundle use. The counters a checkpoint saves live in `RunState`.
 
 Run directory (`out`):
     config.json         every option (TrainConfig), so the run can be reproduced and resumed
@@ -45,6 +45,7 @@ from latentkit.train.checkpoint import (
     save_checkpoint,
 )
 from latentkit.train.config import TrainConfig
+from latentkit.train.ema import ema_decay, update_ema
 from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
@@ -81,15 +82,6 @@ class Run:
     data_diversity: float
     features: nn.Module | None  # feature network for FID (--eval-every), else None
     log: RunLog | None  # None on every process but rank 0
-
-
-@torch.no_grad()
-def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
-    """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers are copied."""
-    for pe, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        pe.lerp_(p, 1.0 - decay)
-    for be, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-        be.copy_(b)
 
 
 def grad_norm(module: nn.Module) -> float:
@@ -212,6 +204,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
         total=cfg.steps, initial=state.step, disable=not (progress and dist.is_main), dynamic_ncols=True
     )
     rate = _Rate(time.perf_counter(), state.step)
+    images_per_step = cfg.batch_size * dist.world
     with _StopFlag() as stop:
         try:
             while state.step < cfg.steps and not stop.requested:
@@ -219,9 +212,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 losses = objective.step(nets, batches, state.step)
                 distributed.broadcast_state(nets.G, dist, buffers_only=True)
                 distributed.broadcast_state(nets.D, dist, buffers_only=True)
-                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
-                # average would otherwise be mostly the random initial weights.
-                update_ema(nets.G_ema, nets.G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+                decay = ema_decay(cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step)
+                update_ema(nets.G_ema, nets.G, decay)
                 state.step += 1
                 state.elapsed += time.perf_counter() - t0
 
