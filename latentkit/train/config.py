@@ -17,6 +17,7 @@ from latentkit.errors import LatentkitError
 from latentkit.models.config import FAMILIES, family_fields
 from latentkit.train.augment import parse_policy
 from latentkit.train.losses import LOSSES
+from latentkit.train.precision import PRECISIONS
 from latentkit.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -70,6 +71,9 @@ class TrainConfig:
     seed: int = _opt(0, "seed of weights, batches and noise")
     deterministic: bool = _opt(False, "use deterministic algorithms only (bit-identical reruns)")
     device: str = _opt("auto", "auto, cpu or cuda")
+    precision: str = _opt(
+        "auto", "auto, fp32, bf16 or fp16 (auto: bf16 for images where it is native, else fp32)"
+    )
     channels_last: bool = _opt(True, "channels-last memory format for image models (faster on CPU)")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes under torchrun")
     log_every: int = _opt(10, "steps between log lines")
@@ -85,6 +89,10 @@ class TrainConfig:
         check_model_options(self.model, "train config: model")
         if self.loss not in LOSSES:
             raise LatentkitError(f"train config: loss={self.loss!r} is unknown (valid: {', '.join(LOSSES)})")
+        if self.precision not in PRECISIONS:
+            raise LatentkitError(
+                f"train config: precision={self.precision!r} is not one of {', '.join(PRECISIONS)}"
+            )
         if self.device not in DEVICES:
             raise LatentkitError(f"train config: device={self.device!r} is not one of {', '.join(DEVICES)}")
         positive = (

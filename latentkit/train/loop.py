@@ -49,6 +49,7 @@ from latentkit.train.ema import ema_decay, update_ema
 from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
+from latentkit.train.precision import Precision
 from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
@@ -82,6 +83,7 @@ class Run:
     data_diversity: float
     features: nn.Module | None  # feature network for FID (--eval-every), else None
     log: RunLog | None  # None on every process but rank 0
+    precision: Precision  # what the forward passes run in (precision.py)
 
 
 def grad_norm(module: nn.Module) -> float:
@@ -189,7 +191,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     data_diversity = diversity(data.batch(torch.arange(min(N_FIXED, len(data)))))
     features = _eval_features(cfg, data)
 
-    state = _resume(out, nets, gen, dist) if resume else RunState()
+    state = _resume(out, nets, gen, dist, objective.precision) if resume else RunState()
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
@@ -198,7 +200,12 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     log = RunLog(out / "log.jsonl", resume_step=state.step if resume else None) if dist.is_main else None
     if log and resume:
         log.write({"step": state.step, "event": "resume", "from_step": state.step})
-    run = Run(cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log)
+    if log:
+        log.write({"step": state.step, "event": "precision", "precision": objective.precision.name,
+                   "requested": cfg.precision})  # fmt: skip
+    run = Run(
+        cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log, objective.precision
+    )
 
     bar = tqdm(
         total=cfg.steps, initial=state.step, disable=not (progress and dist.is_main), dynamic_ncols=True
@@ -260,7 +267,9 @@ def _start_process(cfg: TrainConfig) -> distributed.Dist:
     return dist
 
 
-def _resume(out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist) -> RunState:
+def _resume(
+    out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist, precision: Precision
+) -> RunState:
     """Restore nets, optimisers and RNGs from the newest valid checkpoint; its counters (or step 0)."""
     skipped: list[str] = []
 
@@ -279,6 +288,7 @@ def _resume(out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist)
         return RunState()
     saved = restore(ckpt, nets.modules, nets.optimizers)
     apply_rng(saved, {"batches": gen})
+    precision.load_state_dict(saved.get("scalers", {}))
     return RunState(ckpt.step, saved["elapsed"], saved["peak_diversity"], saved.get("best_fid") or math.inf)
 
 
@@ -302,8 +312,15 @@ def _save_checkpoint(run: Run, state: RunState) -> None:
         saved.update({
             "elapsed": state.elapsed, "peak_diversity": state.peak_diversity, "model": run.mcfg.to_dict(),
             "best_fid": state.best_fid if math.isfinite(state.best_fid) else None,
+            "precision": run.precision.name, "scalers": run.precision.state_dict(),
         })  # fmt: skip
         nets, cfg = run.nets, run.cfg
+        run_info = {
+            "step": state.step,
+            "dataset": cfg.dataset,
+            "loss": cfg.loss,
+            "precision": run.precision.name,
+        }
         path = save_checkpoint(
             run.out / "checkpoints",
             state.step,
@@ -317,7 +334,7 @@ def _save_checkpoint(run: Run, state: RunState) -> None:
             recalibrated(nets.G_ema, run.mcfg.latent_dim, run.dist.device),
             run.mcfg,
             name=run.out.name,
-            extra={"run": {"step": state.step, "dataset": cfg.dataset, "loss": cfg.loss}},
+            extra={"run": run_info},
         )
         run.log.write({"step": state.step, "event": "checkpoint", "path": str(path.relative_to(run.out))})
     distributed.barrier(run.dist)

@@ -7,9 +7,11 @@ switches on, one `from_config` per class in `REGULARISERS`.
 
 A step is `n_critic` D updates then one G update. D's update: draw a real batch and a fake one,
 DiffAugment both, loss.d_loss + every active `d_penalty`, backward, average gradients across
-processes, Adam step, every `after_d_step`. G's update: with one D step it reuses the fake batch D
-just saw (as the classic DCGAN loop does, saving a third of G's forward work), else draws a new one;
-then the one regulariser that replaces G's loss (feature matching, unrolled D), or loss.g_loss.
+processes, Adam step, every `after_d_step`. Forward passes run under the run's precision
+(precision.py: fp32, or bf16/fp16 autocast), losses in float32. G's update: with one D step it
+reuses the fake batch D just saw (as the classic DCGAN loop does, saving a third of G's forward
+work), else draws a new one; then the one regulariser that replaces G's loss (feature matching,
+unrolled D), or loss.g_loss.
 
 To add a loss: a `GANLoss` subclass in losses.py, registered in `LOSSES`. To add a regulariser: a
 `Regulariser` subclass (formula and paper in its docstring, what it needs in `per_sample_d`,
@@ -34,6 +36,7 @@ from latentkit.train import distributed
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.config import TrainConfig
 from latentkit.train.losses import LOSSES, GANLoss, get_loss
+from latentkit.train.precision import Precision, resolve_precision
 from latentkit.train.regularisers import DBatch, R1Penalty, R2Penalty, Regulariser
 from latentkit.train.remedies import FeatureMatching, UnrolledD
 
@@ -114,9 +117,9 @@ class GBatch:
     def adversarial(self, critic: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """loss.g_loss on `critic`'s logits (D by default), with the real logits if the loss asks."""
         critic = critic or self.D
-        fake_logits = critic(self.fake_in)
+        fake_logits = critic(self.fake_in).float()  # losses in float32 under any autocast
         if self.loss.g_needs_real:
-            return self.loss.g_loss(fake_logits, critic(self.real_in.detach()))
+            return self.loss.g_loss(fake_logits, critic(self.real_in.detach()).float())
         return self.loss.g_loss(fake_logits)
 
 
@@ -155,10 +158,12 @@ class Objective:
         optim: dict[str, Any],
         policy: tuple[str, ...] = (),
         dist: distributed.Dist | None = None,
+        precision: Precision | None = None,
     ) -> None:
         self.loss, self.regularisers, self.optim = loss, list(regularisers), optim
         self.n_critic = int(optim["n_critic"])
         self.policy, self.dist = tuple(policy), dist or distributed.Dist()
+        self.precision = precision or Precision("fp32")
         g_losses = [r for r in self.regularisers if r.replaces_g_loss]
         if len(g_losses) > 1:
             names = " and ".join(r.name for r in g_losses)
@@ -166,7 +171,9 @@ class Objective:
         self.g_replacement = g_losses[0] if g_losses else None
 
     def __repr__(self) -> str:
-        return f"Objective({self.loss!r}, {self.regularisers!r}, n_critic={self.n_critic})"
+        return (
+            f"Objective({self.loss!r}, {self.regularisers!r}, n_critic={self.n_critic}, {self.precision!r})"
+        )
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """DiffAugment (Zhao et al. 2020) of D's input, the same for real and fake samples."""
@@ -184,23 +191,26 @@ class Objective:
         D = nets.D.requires_grad_(True)
         active = [r for r in self.regularisers if step % r.every == 0]
         real = batches.real()
-        generated = nets.G(batches.noise())
+        with self.precision.autocast():
+            generated = nets.G(batches.noise())
         fake = generated.detach()
         if any("real" in r.grad_on for r in active):
             real.requires_grad_(True)
         if any("fake" in r.grad_on for r in active):
             fake.requires_grad_(True)
-        real_in, fake_in = self.augment(real), self.augment(fake)
-        seen = DBatch(real, fake, real_in, fake_in, D(real_in), D(fake_in), generated, step)
-        loss_d = self.loss.d_loss(seen.real_logits, seen.fake_logits)
-        for r in active:
-            term = r.d_penalty(D, seen)
-            if term is not None:
-                loss_d = loss_d + (term * r.every if r.every > 1 else term)
+        with self.precision.autocast():
+            real_in, fake_in = self.augment(real), self.augment(fake)
+            real_logits, fake_logits = D(real_in).float(), D(fake_in).float()
+            seen = DBatch(real, fake, real_in, fake_in, real_logits, fake_logits, generated, step)
+            loss_d = self.loss.d_loss(seen.real_logits, seen.fake_logits)
+            for r in active:
+                term = r.d_penalty(D, seen)
+                if term is not None:
+                    loss_d = loss_d + (term * r.every if r.every > 1 else term)
         nets.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        distributed.average_gradients(D, self.dist)
-        nets.opt_d.step()
+        self.precision.backward_step(
+            "D", loss_d, nets.opt_d, lambda: distributed.average_gradients(D, self.dist)
+        )
         for r in self.regularisers:
             r.after_d_step(D)
         return seen, loss_d
@@ -209,16 +219,17 @@ class Objective:
         """One G update against the D that `seen` came from; returns G's loss."""
         nets.D.requires_grad_(False)
         # With one D step, G's batch is the one D just judged (its graph to G is still alive).
-        generated = nets.G(batches.noise()) if self.n_critic > 1 else seen.generated
-        g = GBatch(
-            nets.D, self.loss, nets.opt_d, seen.real_in, self.augment(generated),
-            lambda: self.augment(batches.real()),
-        )  # fmt: skip
-        loss_g = self.g_replacement.g_loss(g) if self.g_replacement else g.adversarial()
+        with self.precision.autocast():
+            generated = nets.G(batches.noise()) if self.n_critic > 1 else seen.generated
+            g = GBatch(
+                nets.D, self.loss, nets.opt_d, seen.real_in, self.augment(generated),
+                lambda: self.augment(batches.real()),
+            )  # fmt: skip
+            loss_g = self.g_replacement.g_loss(g) if self.g_replacement else g.adversarial()
         nets.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        distributed.average_gradients(nets.G, self.dist)
-        nets.opt_g.step()
+        self.precision.backward_step(
+            "G", loss_g, nets.opt_g, lambda: distributed.average_gradients(nets.G, self.dist)
+        )
         return loss_g
 
 
@@ -247,4 +258,6 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
             "the samples the penalty treats one by one; use --d-norm layer, instance, spectral or none"
         )
     policy = parse_policy(cfg.diffaugment) if mcfg.makes_images else ()  # DiffAugment is for images
-    return Objective(loss, regularisers, optimiser_settings(cfg, loss), policy, dist)
+    device = dist.device if dist is not None else torch.device("cpu")
+    precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
+    return Objective(loss, regularisers, optimiser_settings(cfg, loss), policy, dist, precision)

@@ -92,16 +92,18 @@ def gradient_penalty(
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     # The eps keeps the backward pass of sqrt finite when a gradient is exactly zero.
-    norm = (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
+    norm = (grad.float().flatten(1).pow(2).sum(1) + 1e-12).sqrt()
     return weight * ((norm - 1.0) ** 2).mean()
 
 
 def zero_centred_penalty(logits: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Tensor:
-    """gamma/2 * E[||grad_x D(x)||^2]; `x` must require grad *before* computing `logits = D(x)`."""
+    """gamma/2 * E[||grad_x D(x)||^2]; `x` must require grad *before* computing `logits = D(x)`.
+
+    The squared norms are summed in float32 whatever the autocast precision of D."""
     if not x.requires_grad:
         raise ValueError("zero-centred penalty: call x.requires_grad_(True) before logits = D(x)")
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
+    return 0.5 * gamma * grad.float().flatten(1).pow(2).sum(1).mean()
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, gamma: float) -> torch.Tensor:
