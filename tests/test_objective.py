@@ -242,6 +242,19 @@ def test_d_step_trains_only_d_and_clips_after_its_update():
     assert all(torch.equal(a, b) for a, b in zip(g_before, nets.G.parameters(), strict=True))
 
 
+def test_the_cosine_lr_schedule_sets_both_learning_rates_at_every_step():
+    nets = tiny_nets(linear_critic([1.0, 0.0]))
+    obj = Objective(
+        get_loss("ns"), [], {"n_critic": 1, "lr_g": 0.2, "lr_d": 0.4}, lr_schedule="cosine", total_steps=11
+    )
+    for step in (0, 5, 10):
+        obj.step(nets, FixedBatches(torch.randn(4, 2), torch.randn(4, 2)), step)
+        factor = schedule_factor("cosine", step, 11)
+        assert nets.opt_g.param_groups[0]["lr"] == pytest.approx(0.2 * factor)
+        assert nets.opt_d.param_groups[0]["lr"] == pytest.approx(0.4 * factor)
+    assert build_objective(TrainConfig(lr_schedule="cosine", steps=7), MLP).total_steps == 7
+
+
 def test_rpgan_g_step_uses_ds_real_logits_and_matches_direct_autograd():
     real, z = torch.randn(6, 3), torch.randn(6, 2)
     nets = tiny_nets(nn.Sequential(nn.Linear(3, 1), nn.Flatten(0)))

@@ -1,5 +1,6 @@
 """The training loop: every loss learns, resume is exact, crashes lose nothing, bad options fail early."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from latentkit.train.config import TrainConfig
 from latentkit.train.ema import ema_decay, half_life_beta, update_ema
 from latentkit.train.loop import train
 from latentkit.train.monitor import plot_run, read_log
+from latentkit.train.recipes import apply_recipe, recipe_for
 
 TINY_FACES = {
     "dataset": "faces",
@@ -281,3 +283,57 @@ def test_a_run_saved_before_half_lives_still_loads_and_resumes_bit_identically(t
     train(tiny_faces(steps=6, **kw), half, resume=True, progress=False)
     a, b = weights(full, "module."), weights(half, "module.")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- per-dataset recipes ---------------------------------------------------------------------------
+
+
+def test_the_ring_recipe_fills_only_what_the_user_left_unset():
+    cfg = TrainConfig.from_dict(apply_recipe({"dataset": "ring", "steps": 50, "model": {"hidden": 32}}))
+    assert (cfg.loss, cfg.r1_gamma, cfg.r2_gamma, cfg.beta1, cfg.beta2) == ("rpgan", 0.1, 0.1, 0.0, 0.99)
+    assert (cfg.steps, cfg.lr_schedule, cfg.batch_size) == (50, "cosine", 100)
+    assert cfg.model == {**recipe_for("ring")["model"], "hidden": 32}
+    assert recipe_for("grid") == recipe_for("ring")
+
+
+def test_another_loss_or_an_image_dataset_takes_no_recipe():
+    assert apply_recipe({"dataset": "ring", "loss": "ns"}) == {"dataset": "ring", "loss": "ns"}
+    assert apply_recipe({"dataset": "faces", "steps": 3}) == {"dataset": "faces", "steps": 3}
+    assert apply_recipe({}) == {}  # the default dataset (faces) has none yet
+
+
+def test_the_command_line_applies_the_recipe_to_new_runs_only(tmp_path):
+    from latentkit.cli import build_parser
+    from latentkit.cli.train import _train_config
+
+    args = build_parser().parse_args(
+        ["train", "--dataset", "grid", "--out", str(tmp_path / "r"), "--lr-g", "3e-4"]
+    )
+    cfg = _train_config(args)
+    assert (cfg.loss, cfg.lr_g, cfg.lr_d, cfg.r2_gamma) == ("rpgan", 3e-4, 1e-3, 0.1)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"dataset": "grid", "loss": "ns", "ema": 0.999}))
+    resumed = _train_config(build_parser().parse_args(["train", "--out", str(tmp_path / "r"), "--resume"]))
+    assert (resumed.loss, resumed.r2_gamma, resumed.ema) == ("ns", 0.0, 0.999)
+
+
+def test_points_take_no_moving_average_unless_asked(tmp_path):
+    cfg = dataclasses.replace(ring("rpgan", steps=3, r1_gamma=0.1, r2_gamma=0.1), ema=None)
+    run = train(cfg, tmp_path / "run", progress=False)
+    raw, ema = weights(run, "module.G."), weights(run, "module.G_ema.")
+    assert all(torch.equal(v, ema[k.replace("module.G.", "module.G_ema.")]) for k, v in raw.items())
+
+
+@pytest.mark.slow
+def test_the_ring_default_covers_at_least_7_modes(tmp_path):
+    from latentkit.cli import build_parser
+    from latentkit.cli.train import _train_config
+    from latentkit.metrics.modes import mode_metrics
+
+    args = build_parser().parse_args(["train", "--dataset", "ring", "--out", str(tmp_path / "r")])
+    run = train(_train_config(args), tmp_path / "r", progress=False)
+    G = load_bundle(run).generator
+    with torch.no_grad():
+        x = G(torch.randn(2500, G.latent_dim, generator=torch.Generator().manual_seed(123)))
+    metrics = mode_metrics(x.numpy(), "ring")
+    assert metrics["modes_covered"] >= 7, metrics

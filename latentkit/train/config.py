@@ -60,9 +60,10 @@ class TrainConfig:
     lr_d: float | None = _opt(None, "discriminator learning rate (default: the loss's)")
     beta1: float | None = _opt(None, "Adam beta1 (default: the loss's)")
     beta2: float | None = _opt(None, "Adam beta2 (default: the loss's)")
+    lr_schedule: str = _opt("constant", f"learning rates over the run: {', '.join(SCHEDULES)} (to a tenth)")
     ema_kimg: float | None = _opt(
         None,
-        "half-life of G's moving average in thousands of images (0 = off; default 10; the 2D recipes: 0)",
+        "half-life of G's moving average in 1000s of images (0 = off; default 10 for images, 0 for points)",
     )
     ema_rampup: float = _opt(
         0.05, "EMA ramp-up: the half-life is at most this times the images seen (0 = none)"
@@ -144,10 +145,11 @@ class TrainConfig:
         for name in ("r1_gamma", "r2_gamma"):
             if getattr(self, name) < 0:
                 raise LatentkitError(f"train config: {name}={getattr(self, name)} must be >= 0")
-        if self.gamma_schedule not in SCHEDULES:
-            raise LatentkitError(
-                f"train config: gamma_schedule={self.gamma_schedule!r} is not one of {', '.join(SCHEDULES)}"
-            )
+        for name in ("gamma_schedule", "lr_schedule"):
+            if getattr(self, name) not in SCHEDULES:
+                raise LatentkitError(
+                    f"train config: {name}={getattr(self, name)!r} is not one of {', '.join(SCHEDULES)}"
+                )
         if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
             raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
         try:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-DEFAULT_KIMG = 10.0  # stylegan2-ada's ema_kimg (at its reference batch of 32)
+DEFAULT_KIMG = 10.0  # images: stylegan2-ada's ema_kimg (at its reference batch of 32)
+DEFAULT_KIMG_POINTS = 0.0  # 2D points: none (an average of a generator that moves between modes
+# lands between them, as the ring's centre)
 
 
 def half_life_beta(images_seen: int, batch: int, half_life_kimg: float, rampup: float) -> float:
@@ -29,15 +31,23 @@ def half_life_beta(images_seen: int, batch: int, half_life_kimg: float, rampup: 
     return 0.5 ** (batch / max(half_life, 1e-8))
 
 
-def ema_decay(ema: float | None, ema_kimg: float | None, rampup: float, step: int, batch: int) -> float:
+def ema_decay(
+    ema: float | None,
+    ema_kimg: float | None,
+    rampup: float,
+    step: int,
+    batch: int,
+    default_kimg: float = DEFAULT_KIMG,
+) -> float:
     """The decay of the update after generator step `step` (0-based), `batch` images per step in all.
 
     A fixed decay `ema` (runs saved before half-lives) wins with its warm-up; else the half-life rule
-    with `ema_kimg` (None: DEFAULT_KIMG). 0 turns the average off (G_ema is a copy of G).
+    with `ema_kimg` (None: `default_kimg`, DEFAULT_KIMG or DEFAULT_KIMG_POINTS). 0 turns the average
+    off (G_ema is a copy of G).
     """
     if ema is not None:
         return min(ema, (1 + step) / (10 + step))
-    kimg = DEFAULT_KIMG if ema_kimg is None else ema_kimg
+    kimg = default_kimg if ema_kimg is None else ema_kimg
     return half_life_beta(step * batch, batch, kimg, rampup)
 
 

@@ -45,7 +45,7 @@ from latentkit.train.checkpoint import (
     save_checkpoint,
 )
 from latentkit.train.config import TrainConfig
-from latentkit.train.ema import ema_decay, update_ema
+from latentkit.train.ema import DEFAULT_KIMG, DEFAULT_KIMG_POINTS, ema_decay, update_ema
 from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
@@ -212,6 +212,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     )
     rate = _Rate(time.perf_counter(), state.step)
     images_per_step = cfg.batch_size * dist.world
+    ema_kimg = DEFAULT_KIMG if data.is_image else DEFAULT_KIMG_POINTS  # when cfg.ema_kimg is None
     with _StopFlag() as stop:
         try:
             while state.step < cfg.steps and not stop.requested:
@@ -219,7 +220,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 losses = objective.step(nets, batches, state.step)
                 distributed.broadcast_state(nets.G, dist, buffers_only=True)
                 distributed.broadcast_state(nets.D, dist, buffers_only=True)
-                decay = ema_decay(cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step)
+                decay = ema_decay(
+                    cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step, ema_kimg
+                )
                 update_ema(nets.G_ema, nets.G, decay)
                 state.step += 1
                 state.elapsed += time.perf_counter() - t0

@@ -39,6 +39,7 @@ from latentkit.train.losses import LOSSES, GANLoss, get_loss
 from latentkit.train.precision import Precision, resolve_precision
 from latentkit.train.regularisers import DBatch, R1Penalty, R2Penalty, Regulariser
 from latentkit.train.remedies import FeatureMatching, UnrolledD
+from latentkit.train.schedule import schedule_factor
 
 # Regularisers a TrainConfig field switches on, in the order their penalties are added to D's loss.
 REGULARISERS: dict[str, type[Regulariser]] = {
@@ -159,11 +160,14 @@ class Objective:
         policy: tuple[str, ...] = (),
         dist: distributed.Dist | None = None,
         precision: Precision | None = None,
+        lr_schedule: str = "constant",
+        total_steps: int = 1,
     ) -> None:
         self.loss, self.regularisers, self.optim = loss, list(regularisers), optim
         self.n_critic = int(optim["n_critic"])
         self.policy, self.dist = tuple(policy), dist or distributed.Dist()
         self.precision = precision or Precision("fp32")
+        self.lr_schedule, self.total_steps = lr_schedule, int(total_steps)
         g_losses = [r for r in self.regularisers if r.replaces_g_loss]
         if len(g_losses) > 1:
             names = " and ".join(r.name for r in g_losses)
@@ -180,7 +184,13 @@ class Objective:
         return diff_augment(x, self.policy) if self.policy else x
 
     def step(self, nets: Nets, batches: Batches, step: int) -> StepLosses:
-        """Train D `n_critic` times, then G once; `step` (0-based) drives lazy regularisation."""
+        """Train D `n_critic` times, then G once; `step` (0-based) drives lazy regularisation and the
+        learning-rate schedule."""
+        if self.lr_schedule != "constant":
+            factor = schedule_factor(self.lr_schedule, step, self.total_steps)
+            for opt, key in ((nets.opt_d, "lr_d"), (nets.opt_g, "lr_g")):
+                for group in opt.param_groups:
+                    group["lr"] = self.optim[key] * factor
         for _ in range(self.n_critic):
             seen, loss_d = self.d_step(nets, batches, step)
         loss_g = self.g_step(nets, batches, seen)
@@ -260,4 +270,6 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     policy = parse_policy(cfg.diffaugment) if mcfg.makes_images else ()  # DiffAugment is for images
     device = dist.device if dist is not None else torch.device("cpu")
     precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
-    return Objective(loss, regularisers, optimiser_settings(cfg, loss), policy, dist, precision)
+    return Objective(
+        loss, regularisers, optimiser_settings(cfg, loss), policy, dist, precision, cfg.lr_schedule, cfg.steps
+    )

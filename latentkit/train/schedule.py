@@ -1,9 +1,10 @@
-"""Schedules of a hyper-parameter over a run: a factor in (0, 1] by which its base value is multiplied.
+"""Schedules of a hyper-parameter over a run (R1/R2's gamma, the learning rates): a factor in (0, 1]
+by which its base value is multiplied.
 
     constant   1 at every step
     cosine     half a cosine from 1 at step 0 to 0.1 at the run's last step, as R3GAN's presets decay
                gamma from its base value to a tenth (Huang et al. 2024; brownvc/R3GAN train.py,
-               `cosine_decay_with_warmup` without warm-up or hold)
+               `cosine_decay_with_warmup` without warm-up or hold; R3GAN decays its learning rate too)
 
 The schedule spans the run's `steps`; a resumed run that raises `--steps` stretches the rest of it.
 """
