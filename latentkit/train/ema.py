@@ -51,6 +51,13 @@ def ema_decay(
     return half_life_beta(step * batch, batch, kimg, rampup)
 
 
+def ema_is_off(ema: float | None, ema_kimg: float | None, default_kimg: float = DEFAULT_KIMG) -> bool:
+    """Whether every decay `ema_decay` gives is 0, so G_ema is just a copy of G."""
+    if ema is not None:
+        return ema == 0
+    return (default_kimg if ema_kimg is None else ema_kimg) <= 0
+
+
 @torch.no_grad()
 def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
     """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers are copied."""

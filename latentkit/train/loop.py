@@ -45,7 +45,7 @@ from latentkit.train.checkpoint import (
     save_checkpoint,
 )
 from latentkit.train.config import TrainConfig
-from latentkit.train.ema import DEFAULT_KIMG, DEFAULT_KIMG_POINTS, ema_decay, update_ema
+from latentkit.train.ema import DEFAULT_KIMG, DEFAULT_KIMG_POINTS, ema_decay, ema_is_off, update_ema
 from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
@@ -84,6 +84,15 @@ class Run:
     features: nn.Module | None  # feature network for FID (--eval-every), else None
     log: RunLog | None  # None on every process but rank 0
     precision: Precision  # what the forward passes run in (precision.py)
+    ema_kimg: float  # the EMA half-life when cfg.ema_kimg is None (images and points differ)
+    ema_off: bool  # no average: G_ema is a copy of G, made only where it is used (`_use_ema`)
+
+
+def _use_ema(run: Run) -> nn.Module:
+    """G_ema, brought up to date first when the average is off (then it is a plain copy of G)."""
+    if run.ema_off:
+        update_ema(run.nets.G_ema, run.nets.G, 0.0)
+    return run.nets.G_ema
 
 
 def grad_norm(module: nn.Module) -> float:
@@ -203,16 +212,18 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     if log:
         log.write({"step": state.step, "event": "precision", "precision": objective.precision.name,
                    "requested": cfg.precision})  # fmt: skip
+    ema_kimg = DEFAULT_KIMG if data.is_image else DEFAULT_KIMG_POINTS  # when cfg.ema_kimg is None
     run = Run(
-        cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log, objective.precision
-    )
+        cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log, objective.precision,
+        ema_kimg, ema_is_off(cfg.ema, cfg.ema_kimg, ema_kimg),
+    )  # fmt: skip
 
     bar = tqdm(
         total=cfg.steps, initial=state.step, disable=not (progress and dist.is_main), dynamic_ncols=True
     )
     rate = _Rate(time.perf_counter(), state.step)
     images_per_step = cfg.batch_size * dist.world
-    ema_kimg = DEFAULT_KIMG if data.is_image else DEFAULT_KIMG_POINTS  # when cfg.ema_kimg is None
+    losses = None
     with _StopFlag() as stop:
         try:
             while state.step < cfg.steps and not stop.requested:
@@ -220,15 +231,18 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 losses = objective.step(nets, batches, state.step)
                 distributed.broadcast_state(nets.G, dist, buffers_only=True)
                 distributed.broadcast_state(nets.D, dist, buffers_only=True)
-                decay = ema_decay(
-                    cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step, ema_kimg
-                )
-                update_ema(nets.G_ema, nets.G, decay)
+                if not run.ema_off:  # else G_ema is synced from G when it is used (_use_ema)
+                    decay = ema_decay(
+                        cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step, run.ema_kimg
+                    )
+                    update_ema(nets.G_ema, nets.G, decay)
                 state.step += 1
                 state.elapsed += time.perf_counter() - t0
 
-                _check_finite(losses, state.step, out)
+                # Off the hot path: the log line and the finiteness check read the losses (a host
+                # sync on a GPU) every log_every steps and before each checkpoint only.
                 if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                    _check_finite(losses, state.step, out)
                     record = _log_step(run, state, losses, rate)
                     bar.set_postfix(
                         {k: f"{record[k]:.3f}" for k in ("d_real", "d_fake", "loss_d", "loss_g")},
@@ -240,8 +254,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 if cfg.eval_every and state.step % cfg.eval_every == 0:
                     _evaluate_fid(run, state)
                 if state.step % cfg.checkpoint_every == 0 and state.step < cfg.steps:
+                    _check_finite(losses, state.step, out)
                     _save_checkpoint(run, state)
             # The end of a run, and Ctrl-C, always leave a checkpoint and a bundle.
+            _check_finite(losses, state.step, out)
             _save_samples(run, state)
             _save_checkpoint(run, state)
             if dist.world > 1:
@@ -311,6 +327,7 @@ def _share_checkpoint(ckpt: Checkpoint | None, out: Path, dist: distributed.Dist
 def _save_checkpoint(run: Run, state: RunState) -> None:
     """Rank 0 writes a checkpoint and RUN/bundle (the EMA generator); every process waits for it."""
     if run.dist.is_main:
+        G_ema = _use_ema(run)  # before the checkpoint captures it
         saved = capture_rng({"batches": run.gen})
         saved.update({
             "elapsed": state.elapsed, "peak_diversity": state.peak_diversity, "model": run.mcfg.to_dict(),
@@ -334,7 +351,7 @@ def _save_checkpoint(run: Run, state: RunState) -> None:
         )
         save_bundle(
             run.out / "bundle",
-            recalibrated(nets.G_ema, run.mcfg.latent_dim, run.dist.device),
+            recalibrated(G_ema, run.mcfg.latent_dim, run.dist.device),
             run.mcfg,
             name=run.out.name,
             extra={"run": run_info},
@@ -347,7 +364,7 @@ def _save_samples(run: Run, state: RunState) -> None:
     """Rank 0 saves the fixed-noise grid, logs its diversity and warns when it collapses."""
     if not run.dist.is_main:
         return
-    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    G = recalibrated(_use_ema(run), run.mcfg.latent_dim, run.dist.device)
     with torch.no_grad():
         x = G(run.fixed_z.to(run.dist.device)).float().cpu()
     path = run.out / "samples" / f"step-{state.step:08d}.png"
@@ -372,7 +389,7 @@ def _evaluate_fid(run: Run, state: RunState) -> None:
         return
     from latentkit.metrics.evaluate import evaluate  # heavy (scipy); only runs with --eval-every
 
-    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    G = recalibrated(_use_ema(run), run.mcfg.latent_dim, run.dist.device)
     cfg = run.cfg
     fid = evaluate(G, run.data, run.features, ["fid"], cfg.eval_samples, seed=cfg.seed)["metrics"]["fid"]
     record = {"step": state.step, "event": "eval", "fid": fid, "best": fid < state.best_fid}
@@ -384,8 +401,10 @@ def _evaluate_fid(run: Run, state: RunState) -> None:
     tqdm.write(f"latentkit: step {state.step}: FID {fid:.3f} (best {state.best_fid:.3f})")
 
 
-def _check_finite(losses: StepLosses, step: int, out: Path) -> None:
+def _check_finite(losses: StepLosses | None, step: int, out: Path) -> None:
     """Stop with a clear error when a loss is inf or nan (the last checkpoint stays intact)."""
+    if losses is None:
+        return
     for name, value in (("loss_d", losses.loss_d), ("loss_g", losses.loss_g)):
         if not math.isfinite(value.item()):
             raise LatentkitError(
