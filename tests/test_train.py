@@ -291,9 +291,9 @@ def test_a_run_saved_before_half_lives_still_loads_and_resumes_bit_identically(t
 def test_the_ring_recipe_fills_only_what_the_user_left_unset():
     cfg = TrainConfig.from_dict(apply_recipe({"dataset": "ring", "steps": 50, "model": {"hidden": 32}}))
     assert (cfg.loss, cfg.r1_gamma, cfg.r2_gamma, cfg.beta1, cfg.beta2) == ("rpgan", 0.1, 0.1, 0.0, 0.99)
-    assert (cfg.steps, cfg.lr_schedule, cfg.batch_size) == (50, "cosine", 100)
+    assert (cfg.steps, cfg.lr_schedule, cfg.gamma_schedule, cfg.batch_size) == (50, "cosine", "cosine", 100)
     assert cfg.model == {**recipe_for("ring")["model"], "hidden": 32}
-    assert recipe_for("grid") == recipe_for("ring")
+    assert recipe_for("grid") == {**recipe_for("ring"), "steps": 20_000}
 
 
 def test_another_loss_or_an_image_dataset_takes_no_recipe():
