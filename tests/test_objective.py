@@ -27,6 +27,7 @@ from latentkit.train.regularisers import (
     WeightClip,
 )
 from latentkit.train.remedies import FeatureMatching, UnrolledD, feature_matching_loss, unrolled_parameters
+from latentkit.train.schedule import schedule_factor
 
 MLP = MLPConfig(d_norm="none", g_norm="none", data_dim=2, latent_dim=2, hidden=8, depth=2)
 
@@ -47,6 +48,24 @@ def test_the_registry_builds_the_regularisers_the_config_asks_for():
     assert isinstance(unrolled, UnrolledD) and unrolled.steps == 3
     (r1,) = build_objective(TrainConfig(r1_gamma=2.5), MLP).regularisers
     assert isinstance(r1, R1Penalty) and (r1.gamma, r1.every) == (2.5, 1)
+
+
+def test_r2_lazy_interval_and_gamma_schedule_come_from_the_config():
+    cfg = TrainConfig(
+        loss="rpgan", r1_gamma=0.5, r2_gamma=0.25, reg_every=4, gamma_schedule="cosine", steps=9
+    )
+    r1, r2 = build_objective(cfg, MLP).regularisers
+    assert (r1.name, r1.gamma, r1.every, r1.schedule, r1.total) == ("r1", 0.5, 4, "cosine", 9)
+    assert (r2.name, r2.gamma, r2.every, r2.schedule, r2.total) == ("r2", 0.25, 4, "cosine", 9)
+    assert r2.gamma_at(0) == pytest.approx(0.25) and r2.gamma_at(8) == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize(
+    ("loss", "field"), [("wgan", "r2_gamma"), ("wgan-gp", "r2_gamma"), ("wgan", "r1_gamma")]
+)
+def test_zero_centred_penalties_are_refused_with_a_wasserstein_critic(loss, field):
+    with pytest.raises(LatentkitError, match=rf"makes no sense with loss={loss}.*set {field} to 0"):
+        build_objective(TrainConfig(loss=loss, **{field: 1.0}), MLP)
 
 
 def test_loss_options_and_optimiser_defaults_come_from_the_config():
@@ -128,6 +147,32 @@ def test_r1_and_r2_are_half_gamma_times_the_squared_gradient_on_reals_and_on_fak
     assert (R1Penalty.grad_on, R2Penalty.grad_on) == (("real",), ("fake",))
 
 
+def test_r2_matches_a_direct_autograd_computation_on_a_nonlinear_critic():
+    torch.manual_seed(3)
+    D = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1), nn.Flatten(0))
+    real, fake = torch.randn(4, 3), torch.randn(4, 3, requires_grad=True)
+    penalty = R2Penalty(0.7).d_penalty(D, seen_by(D, real, fake))
+    direct = 0.0
+    for x in fake.detach():  # one sample at a time: ||dD(x)/dx||^2
+        x = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(D(x[None]).sum(), x)
+        direct += g.pow(2).sum().item() / 4
+    assert penalty.item() == pytest.approx(0.35 * direct, rel=1e-5)
+    assert penalty.requires_grad  # the graph is kept, so the penalty trains D
+
+
+def test_the_cosine_gamma_schedule_falls_from_one_to_a_tenth_over_the_run():
+    assert [schedule_factor("constant", s, 101) for s in (0, 50, 100)] == [1.0, 1.0, 1.0]
+    start, middle, end, after = (schedule_factor("cosine", s, 101) for s in (0, 50, 100, 150))
+    assert (start, middle, end, after) == (
+        pytest.approx(1.0),
+        pytest.approx(0.55),
+        pytest.approx(0.1),
+        pytest.approx(0.1),
+    )
+    assert schedule_factor("cosine", 25, 101) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+
+
 def test_weight_clip_clamps_every_parameter_of_d():
     D = linear_critic([0.5, -0.003, -2.0])
     WeightClip(0.01).after_d_step(D)
@@ -174,6 +219,19 @@ def test_d_step_adds_r1_to_the_loss_and_lazy_r1_every_k_steps_scaled_by_k():
     assert loss == pytest.approx(plain + 12.0, rel=1e-5) and tracked
     loss, plain, tracked = d_loss(R1Penalty(4.0, every=3), step=7)  # off, and no input gradients
     assert loss == pytest.approx(plain, rel=1e-6) and not tracked
+    # Scheduled: at the last step of a 5-step run, cosine has fallen to a tenth: 0.4 * 3.
+    loss, plain, _ = d_loss(R1Penalty(4.0, every=3, schedule="cosine", total=5), step=3)
+    assert loss == pytest.approx(plain + 4.0 * schedule_factor("cosine", 3, 5) * 3, rel=1e-5)
+
+
+def test_lazy_r2_tracks_the_fake_batch_only_on_its_steps_and_scales_by_k():
+    real, z = torch.randn(6, 2), torch.randn(6, 2)
+    for step, expected, tracked in ((4, 0.5 * 2.0 * 2 * 2, True), (5, 0.0, False)):  # ||w||^2 = 2, k = 2
+        nets = tiny_nets(linear_critic([1.0, -1.0]))
+        seen, loss = objective("rpgan", [R2Penalty(2.0, every=2)]).d_step(nets, FixedBatches(real, z), step)
+        plain = F.softplus(seen.fake_logits - seen.real_logits).mean()
+        assert loss.item() == pytest.approx(plain.item() + expected, rel=1e-5)
+        assert (seen.fake.requires_grad, seen.real.requires_grad) == (tracked, False)
 
 
 def test_d_step_trains_only_d_and_clips_after_its_update():
@@ -182,6 +240,19 @@ def test_d_step_trains_only_d_and_clips_after_its_update():
     objective("wgan", [WeightClip(0.05)]).d_step(nets, FixedBatches(torch.randn(4, 2), torch.randn(4, 2)), 0)
     assert nets.D[0].weight.abs().max().item() == pytest.approx(0.05)
     assert all(torch.equal(a, b) for a, b in zip(g_before, nets.G.parameters(), strict=True))
+
+
+def test_the_cosine_lr_schedule_sets_both_learning_rates_at_every_step():
+    nets = tiny_nets(linear_critic([1.0, 0.0]))
+    obj = Objective(
+        get_loss("ns"), [], {"n_critic": 1, "lr_g": 0.2, "lr_d": 0.4}, lr_schedule="cosine", total_steps=11
+    )
+    for step in (0, 5, 10):
+        obj.step(nets, FixedBatches(torch.randn(4, 2), torch.randn(4, 2)), step)
+        factor = schedule_factor("cosine", step, 11)
+        assert nets.opt_g.param_groups[0]["lr"] == pytest.approx(0.2 * factor)
+        assert nets.opt_d.param_groups[0]["lr"] == pytest.approx(0.4 * factor)
+    assert build_objective(TrainConfig(lr_schedule="cosine", steps=7), MLP).total_steps == 7
 
 
 def test_rpgan_g_step_uses_ds_real_logits_and_matches_direct_autograd():

@@ -1,5 +1,6 @@
 """The training loop: every loss learns, resume is exact, crashes lose nothing, bad options fail early."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,8 +18,10 @@ from latentkit.errors import LatentkitError
 from latentkit.models.bundle import load_bundle
 from latentkit.train import losses
 from latentkit.train.config import TrainConfig
+from latentkit.train.ema import ema_decay, half_life_beta, update_ema
 from latentkit.train.loop import train
 from latentkit.train.monitor import plot_run, read_log
+from latentkit.train.recipes import apply_recipe, recipe_for
 
 TINY_FACES = {
     "dataset": "faces",
@@ -141,6 +144,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, mo
         (["--size", "48"], "size=48 must be a power of two"),
         (["--loss", "wgan-gp"], "d_norm=batch is invalid with a gradient penalty"),
         (["--r1-gamma", "1"], "d_norm=batch is invalid with a gradient penalty"),
+        (["--loss", "wgan", "--r2-gamma", "1"], "r2 makes no sense with loss=wgan"),
+        (["--gamma-schedule", "linear"], "gamma_schedule='linear' is not one of constant, cosine"),
+        (["--reg-every", "0"], "reg_every=0 must be a positive integer"),
         (["--dataset", "/no/such/folder"], "no such folder"),
         (["--d-norm", "fancy"], "d_norm='fancy' is not one of"),
         (["--ema", "1.5"], "ema=1.5"),
@@ -236,3 +242,98 @@ def test_bundle_saves_any_checkpoint_step_like_the_run_saves_its_own(cli, tmp_pa
     r = cli("bundle", run, "--step", "3", "--out", tmp_path / "none")
     assert r.returncode == 2 and "no checkpoint at step 3 (steps: 2, 4)" in r.stderr
     assert not (tmp_path / "none").exists()
+
+
+# ---- the generator's moving average, by half-life in images ------------------------------------------
+
+
+def test_ema_beta_is_half_to_the_batch_over_the_half_life_with_a_ramp_up():
+    assert half_life_beta(10**6, 100, 10.0, 0.05) == pytest.approx(0.5 ** (100 / 10_000))
+    assert half_life_beta(1000, 100, 10.0, 0.05) == pytest.approx(0.25)  # ramp-up: half-life 50 images
+    assert half_life_beta(0, 100, 10.0, 0.05) == 0.0  # the first update copies G
+    assert half_life_beta(0, 100, 10.0, 0.0) == pytest.approx(0.5 ** (100 / 10_000))
+    assert half_life_beta(10**6, 100, 0.0, 0.05) == 0.0  # off: G_ema is G
+
+
+@pytest.mark.parametrize("batch", [16, 50, 400])
+def test_after_one_half_life_in_images_the_average_is_halfway_whatever_the_batch(batch):
+    G_ema, G = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        G_ema.weight.fill_(0.0), G.weight.fill_(1.0)
+    for step in range(4000 // batch):  # 4,000 images, the half-life, no ramp-up
+        update_ema(G_ema, G, ema_decay(None, 4.0, 0.0, step, batch))
+    assert G_ema.weight.item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_fixed_decay_keeps_its_old_warm_up_and_cannot_be_mixed_with_a_half_life():
+    assert ema_decay(0.999, None, 0.05, 0, 64) == pytest.approx(0.1)
+    assert ema_decay(0.999, None, 0.05, 10**6, 64) == 0.999
+    assert ema_decay(None, None, 0.05, 10**6, 64) == pytest.approx(0.5 ** (64 / 10_000))  # default 10 kimg
+    with pytest.raises(LatentkitError, match=r"ema=0\.99 and ema_kimg=5\.0 both set the moving average"):
+        TrainConfig(ema=0.99, ema_kimg=5.0).validate()
+
+
+def test_a_run_saved_before_half_lives_still_loads_and_resumes_bit_identically(tmp_path):
+    kw = {"ema": 0.9, "model": {"latent_dim": 16, "ngf": 8, "ndf": 8, "d_norm": "layer"}}
+    full = train(tiny_faces(steps=6, **kw), tmp_path / "full", progress=False)
+    half = train(tiny_faces(steps=3, **kw), tmp_path / "half", progress=False)
+    saved = json.loads((half / "config.json").read_text())
+    new_keys = ("r2_gamma", "reg_every", "gamma_schedule", "ema_kimg", "ema_rampup", "precision")
+    (half / "config.json").write_text(json.dumps({k: v for k, v in saved.items() if k not in new_keys}))
+    train(tiny_faces(steps=6, **kw), half, resume=True, progress=False)
+    a, b = weights(full, "module."), weights(half, "module.")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- per-dataset recipes ---------------------------------------------------------------------------
+
+
+def test_the_ring_recipe_fills_only_what_the_user_left_unset():
+    cfg = TrainConfig.from_dict(apply_recipe({"dataset": "ring", "steps": 50, "model": {"hidden": 32}}))
+    assert (cfg.loss, cfg.r1_gamma, cfg.r2_gamma, cfg.beta1, cfg.beta2) == ("rpgan", 0.1, 0.1, 0.0, 0.99)
+    assert (cfg.steps, cfg.lr_schedule, cfg.gamma_schedule, cfg.batch_size) == (50, "cosine", "cosine", 100)
+    assert cfg.model == {**recipe_for("ring")["model"], "hidden": 32}
+    assert recipe_for("grid") == {**recipe_for("ring"), "steps": 20_000}
+
+
+def test_another_loss_or_an_image_dataset_takes_no_recipe():
+    assert apply_recipe({"dataset": "ring", "loss": "ns"}) == {"dataset": "ring", "loss": "ns"}
+    assert apply_recipe({"dataset": "faces", "steps": 3}) == {"dataset": "faces", "steps": 3}
+    assert apply_recipe({}) == {}  # the default dataset (faces) has none yet
+
+
+def test_the_command_line_applies_the_recipe_to_new_runs_only(tmp_path):
+    from latentkit.cli import build_parser
+    from latentkit.cli.train import _train_config
+
+    args = build_parser().parse_args(
+        ["train", "--dataset", "grid", "--out", str(tmp_path / "r"), "--lr-g", "3e-4"]
+    )
+    cfg = _train_config(args)
+    assert (cfg.loss, cfg.lr_g, cfg.lr_d, cfg.r2_gamma) == ("rpgan", 3e-4, 1e-3, 0.1)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"dataset": "grid", "loss": "ns", "ema": 0.999}))
+    resumed = _train_config(build_parser().parse_args(["train", "--out", str(tmp_path / "r"), "--resume"]))
+    assert (resumed.loss, resumed.r2_gamma, resumed.ema) == ("ns", 0.0, 0.999)
+
+
+def test_points_take_no_moving_average_unless_asked(tmp_path):
+    cfg = dataclasses.replace(ring("rpgan", steps=3, r1_gamma=0.1, r2_gamma=0.1), ema=None)
+    run = train(cfg, tmp_path / "run", progress=False)
+    raw, ema = weights(run, "module.G."), weights(run, "module.G_ema.")
+    assert all(torch.equal(v, ema[k.replace("module.G.", "module.G_ema.")]) for k, v in raw.items())
+
+
+@pytest.mark.slow
+def test_the_ring_default_covers_at_least_7_modes(tmp_path):
+    from latentkit.cli import build_parser
+    from latentkit.cli.train import _train_config
+    from latentkit.metrics.modes import mode_metrics
+
+    args = build_parser().parse_args(["train", "--dataset", "ring", "--out", str(tmp_path / "r")])
+    run = train(_train_config(args), tmp_path / "r", progress=False)
+    G = load_bundle(run).generator
+    with torch.no_grad():
+        x = G(torch.randn(2500, G.latent_dim, generator=torch.Generator().manual_seed(123)))
+    metrics = mode_metrics(x.numpy(), "ring")
+    assert metrics["modes_covered"] >= 7, metrics

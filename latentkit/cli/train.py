@@ -18,6 +18,7 @@ from latentkit.errors import LatentkitError
 from latentkit.io import check_output
 from latentkit.models.config import cli_options
 from latentkit.train.config import TrainConfig, read_config_file
+from latentkit.train.recipes import apply_recipe
 
 
 def _train_fields() -> list[dataclasses.Field]:
@@ -41,7 +42,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults (with --resume: the run's own config.json), then --config FILE, then the flags given
-    on the command line; a resumed run refuses flags that change more than its length and logging."""
+    on the command line, then (new runs) the dataset's recipe for what is still unset; a resumed run
+    refuses flags that change more than its length and logging."""
     saved = Path(args.out) / "config.json"
     values = read_config_file(saved) if args.resume and saved.is_file() else {}
     values.update(read_config_file(args.config) if args.config else {})
@@ -54,6 +56,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         if getattr(args, name) is not None:
             model[name] = getattr(args, name)
     values["model"] = model
+    if not args.resume:  # a new run: its dataset's recipe fills what the user did not set
+        values = apply_recipe(values)
     return TrainConfig.from_dict(values, source=source).validate()
 
 

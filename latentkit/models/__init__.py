@@ -1,8 +1,8 @@
 """Networks and the model bundle.
 
 `build_generator(cfg)` and `build_discriminator(cfg)` are the one place that turns a family's config
-(`DCGANConfig`, `MLPConfig`) into modules; training, loading a bundle and the app all go through
-them. A new family is a config dataclass in config.py plus its pair registered in `NETWORKS`.
+(`DCGANConfig`, `ResNetConfig`, `MLPConfig`) into modules; training, loading a bundle and the app all
+go through them. A new family is a config dataclass in config.py plus its pair registered in `NETWORKS`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,16 @@ from __future__ import annotations
 from torch import nn
 
 from latentkit.models.bundle import Bundle, load_bundle, resolve_bundle_path, save_bundle
-from latentkit.models.config import DCGANConfig, MLPConfig, ModelConfig, model_config_from_dict
+from latentkit.models.config import DCGANConfig, MLPConfig, ModelConfig, ResNetConfig, model_config_from_dict
 from latentkit.models.dcgan import Discriminator, Generator, init_weights
 from latentkit.models.mlp import MLPDiscriminator, MLPGenerator
+from latentkit.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 # kind -> (generator class, discriminator class)
 NETWORKS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     DCGANConfig.kind: (Generator, Discriminator),
     MLPConfig.kind: (MLPGenerator, MLPDiscriminator),
+    ResNetConfig.kind: (ResNetGenerator, ResNetDiscriminator),
 }
 
 
@@ -42,6 +44,9 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "ModelConfig",
+    "ResNetConfig",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
     "build_discriminator",
     "build_generator",
     "init_weights",

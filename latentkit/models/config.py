@@ -1,6 +1,7 @@
 """One config per model family: a plain dataclass of exactly the fields its networks read.
 
     DCGANConfig   images, `latentkit.models.dcgan`         kind "dcgan"
+    ResNetConfig  images, `latentkit.models.resnet`        kind "resnet" (R3GAN's, no normalisation)
     MLPConfig     points (the 2D toys), `latentkit.models.mlp`   kind "mlp"
 
 A config only stores hyper-parameters; `latentkit.models.build_generator(cfg)` and
@@ -69,6 +70,19 @@ class _PairConfig:
         """The shape of one sample the generator makes, (C, H, W) or (data_dim,)."""
         raise NotImplementedError
 
+    @property
+    def d_batch_norm(self) -> bool:
+        """Whether D has batch norm, which mixes the samples of a batch (families without d_norm: no)."""
+        return getattr(self, "d_norm", "none") == "batch"
+
+
+def _check_resolution(r: int) -> None:
+    if r & (r - 1) or not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
+        raise LatentkitError(
+            f"model config: resolution={r} must be a power of two between "
+            f"{MIN_RESOLUTION} and {MAX_RESOLUTION}"
+        )
+
 
 @dataclass
 class DCGANConfig(_PairConfig):
@@ -91,11 +105,37 @@ class DCGANConfig(_PairConfig):
 
     def validate(self) -> DCGANConfig:
         super().validate()
-        r = self.resolution
-        if r & (r - 1) or not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
+        _check_resolution(self.resolution)
+        return self
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.channels, self.resolution, self.resolution)
+
+
+@dataclass
+class ResNetConfig(_PairConfig):
+    """A normalisation-free ResNet pair for images after R3GAN (`latentkit.models.resnet`)."""
+
+    kind: ClassVar[str] = "resnet"
+    makes_images: ClassVar[bool] = True
+    resolution: int = _opt(64, "image side in pixels, a power of two in [32, 256] (--size)", shape=True)
+    channels: int = _opt(3, "image channels, 1 grey or 3 RGB", shape=True)
+    latent_dim: int = _opt(128, "size of z")
+    width: int = _opt(32, "channels at full resolution, doubling per halving up to 8x")
+    blocks: int = _opt(1, "residual blocks per resolution stage, in G and in D")
+    group_size: int = _opt(16, "channels per group of each block's 3x3 conv")
+    expansion: int = _opt(2, "how much each block's 1x1 conv widens its channels")
+    pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
+    minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+
+    def validate(self) -> ResNetConfig:
+        super().validate()
+        _check_resolution(self.resolution)
+        if (self.width * self.expansion) % self.group_size:
             raise LatentkitError(
-                f"model config: resolution={r} must be a power of two between "
-                f"{MIN_RESOLUTION} and {MAX_RESOLUTION}"
+                f"model config: group_size={self.group_size} must divide width x expansion "
+                f"({self.width} x {self.expansion})"
             )
         return self
 
@@ -125,8 +165,8 @@ class MLPConfig(_PairConfig):
         return (self.data_dim,)
 
 
-FAMILIES: dict[str, type[_PairConfig]] = {cls.kind: cls for cls in (DCGANConfig, MLPConfig)}
-ModelConfig = DCGANConfig | MLPConfig  # any family's config, for annotations
+FAMILIES: dict[str, type[_PairConfig]] = {cls.kind: cls for cls in (DCGANConfig, ResNetConfig, MLPConfig)}
+ModelConfig = DCGANConfig | ResNetConfig | MLPConfig  # any family's config, for annotations
 # The one config of every family before families existed (a bundle's config.json until 0.1): all
 # these keys at once, the other family's ignored. Read such a dict by keeping the family's own keys.
 _UNION_KEYS = frozenset({

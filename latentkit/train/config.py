@@ -17,6 +17,8 @@ from latentkit.errors import LatentkitError
 from latentkit.models.config import FAMILIES, family_fields
 from latentkit.train.augment import parse_policy
 from latentkit.train.losses import LOSSES
+from latentkit.train.precision import PRECISIONS
+from latentkit.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -44,6 +46,9 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict, metadata={"help": "network options (models.config)"})
     loss: str = _opt("ns", f"the game: {', '.join(LOSSES)}")
     r1_gamma: float = _opt(0.0, "R1 penalty weight on real data (0 = off)")
+    r2_gamma: float = _opt(0.0, "R2 penalty weight on generated data (0 = off; R3GAN uses r1 = r2)")
+    reg_every: int = _opt(1, "compute R1/R2 every k steps, scaled by k (StyleGAN2's lazy regularisation)")
+    gamma_schedule: str = _opt("constant", f"R1/R2 weight over the run: {', '.join(SCHEDULES)} (to a tenth)")
     real_label: float = _opt(1.0, "real target of ns/minimax; 0.9 = one-sided label smoothing")
     feature_matching: bool = _opt(False, "G matches D's mean features instead of its logit (Salimans et al.)")
     unrolled_steps: int = _opt(0, "score G against D unrolled this many Adam steps ahead (Metz et al.)")
@@ -55,10 +60,21 @@ class TrainConfig:
     lr_d: float | None = _opt(None, "discriminator learning rate (default: the loss's)")
     beta1: float | None = _opt(None, "Adam beta1 (default: the loss's)")
     beta2: float | None = _opt(None, "Adam beta2 (default: the loss's)")
-    ema: float = _opt(0.999, "decay of the generator's moving average (0 = off)")
+    lr_schedule: str = _opt("constant", f"learning rates over the run: {', '.join(SCHEDULES)} (to a tenth)")
+    ema_kimg: float | None = _opt(
+        None,
+        "half-life of G's moving average in 1000s of images (0 = off; default 10 for images, 0 for points)",
+    )
+    ema_rampup: float = _opt(
+        0.05, "EMA ramp-up: the half-life is at most this times the images seen (0 = none)"
+    )
+    ema: float | None = _opt(None, "fixed EMA decay per step instead of --ema-kimg (as older runs; 0 = off)")
     seed: int = _opt(0, "seed of weights, batches and noise")
     deterministic: bool = _opt(False, "use deterministic algorithms only (bit-identical reruns)")
     device: str = _opt("auto", "auto, cpu or cuda")
+    precision: str = _opt(
+        "auto", "auto, fp32, bf16 or fp16 (auto: bf16 for images where it is native, else fp32)"
+    )
     channels_last: bool = _opt(True, "channels-last memory format for image models (faster on CPU)")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes under torchrun")
     log_every: int = _opt(10, "steps between log lines")
@@ -74,6 +90,10 @@ class TrainConfig:
         check_model_options(self.model, "train config: model")
         if self.loss not in LOSSES:
             raise LatentkitError(f"train config: loss={self.loss!r} is unknown (valid: {', '.join(LOSSES)})")
+        if self.precision not in PRECISIONS:
+            raise LatentkitError(
+                f"train config: precision={self.precision!r} is not one of {', '.join(PRECISIONS)}"
+            )
         if self.device not in DEVICES:
             raise LatentkitError(f"train config: device={self.device!r} is not one of {', '.join(DEVICES)}")
         positive = (
@@ -83,6 +103,7 @@ class TrainConfig:
             "sample_every",
             "checkpoint_every",
             "keep_checkpoints",
+            "reg_every",
         )
         for name in positive:
             value = getattr(self, name)
@@ -108,12 +129,27 @@ class TrainConfig:
                 raise LatentkitError(f"train config: {name}={value} must be in [0, 1)")
         if self.eval_every < 0 or self.eval_samples < 20:
             raise LatentkitError("train config: eval_every must be >= 0 and eval_samples >= 20")
-        if not 0 <= self.ema < 1:
+        if self.ema is not None and not 0 <= self.ema < 1:
             raise LatentkitError(f"train config: ema={self.ema} must be in [0, 1) (0 turns it off)")
+        if self.ema is not None and self.ema_kimg is not None:
+            raise LatentkitError(
+                f"train config: ema={self.ema} and ema_kimg={self.ema_kimg} both set the moving average; "
+                "keep one (ema_kimg, a half-life in images, does not depend on the batch size)"
+            )
+        if (self.ema_kimg is not None and not self.ema_kimg >= 0) or not self.ema_rampup >= 0:
+            raise LatentkitError(
+                f"train config: ema_kimg={self.ema_kimg} and ema_rampup={self.ema_rampup} must be >= 0"
+            )
         if not 0 < self.real_label <= 1:
             raise LatentkitError(f"train config: real_label={self.real_label} must be in (0, 1]")
-        if self.r1_gamma < 0:
-            raise LatentkitError(f"train config: r1_gamma={self.r1_gamma} must be >= 0")
+        for name in ("r1_gamma", "r2_gamma"):
+            if getattr(self, name) < 0:
+                raise LatentkitError(f"train config: {name}={getattr(self, name)} must be >= 0")
+        for name in ("gamma_schedule", "lr_schedule"):
+            if getattr(self, name) not in SCHEDULES:
+                raise LatentkitError(
+                    f"train config: {name}={getattr(self, name)!r} is not one of {', '.join(SCHEDULES)}"
+                )
         if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
             raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
         try:

@@ -2,8 +2,8 @@
 
 `train` only orchestrates: it builds the data, the networks and the training objective
 (objective.py, which owns D's and G's updates with every loss and regulariser), then steps, logs,
-samples, evaluates and checkpoints. The generator's exponential moving average (EMA) is what
-samples and the saved bundle use. The counters a checkpoint saves live in `RunState`.
+samples, evaluates and checkpoints. The generator's exponential moving average (EMA, ema.py) is
+what samples and the saved bundle use. The counters a checkpoint saves live in `RunState`.
 
 Run directory (`out`):
     config.json         every option (TrainConfig), so the run can be reproduced and resumed
@@ -45,9 +45,11 @@ from latentkit.train.checkpoint import (
     save_checkpoint,
 )
 from latentkit.train.config import TrainConfig
+from latentkit.train.ema import DEFAULT_KIMG, DEFAULT_KIMG_POINTS, ema_decay, ema_is_off, update_ema
 from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
+from latentkit.train.precision import Precision
 from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
@@ -81,15 +83,16 @@ class Run:
     data_diversity: float
     features: nn.Module | None  # feature network for FID (--eval-every), else None
     log: RunLog | None  # None on every process but rank 0
+    precision: Precision  # what the forward passes run in (precision.py)
+    ema_kimg: float  # the EMA half-life when cfg.ema_kimg is None (images and points differ)
+    ema_off: bool  # no average: G_ema is a copy of G, made only where it is used (`_use_ema`)
 
 
-@torch.no_grad()
-def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
-    """G_ema <- decay * G_ema + (1 - decay) * G for parameters; buffers are copied."""
-    for pe, p in zip(G_ema.parameters(), G.parameters(), strict=True):
-        pe.lerp_(p, 1.0 - decay)
-    for be, b in zip(G_ema.buffers(), G.buffers(), strict=True):
-        be.copy_(b)
+def _use_ema(run: Run) -> nn.Module:
+    """G_ema, brought up to date first when the average is off (then it is a plain copy of G)."""
+    if run.ema_off:
+        update_ema(run.nets.G_ema, run.nets.G, 0.0)
+    return run.nets.G_ema
 
 
 def grad_norm(module: nn.Module) -> float:
@@ -197,7 +200,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     data_diversity = diversity(data.batch(torch.arange(min(N_FIXED, len(data)))))
     features = _eval_features(cfg, data)
 
-    state = _resume(out, nets, gen, dist) if resume else RunState()
+    state = _resume(out, nets, gen, dist, objective.precision) if resume else RunState()
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
@@ -206,12 +209,21 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
     log = RunLog(out / "log.jsonl", resume_step=state.step if resume else None) if dist.is_main else None
     if log and resume:
         log.write({"step": state.step, "event": "resume", "from_step": state.step})
-    run = Run(cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log)
+    if log:
+        log.write({"step": state.step, "event": "precision", "precision": objective.precision.name,
+                   "requested": cfg.precision})  # fmt: skip
+    ema_kimg = DEFAULT_KIMG if data.is_image else DEFAULT_KIMG_POINTS  # when cfg.ema_kimg is None
+    run = Run(
+        cfg, out, mcfg, data, nets, dist, gen, fixed_z, data_diversity, features, log, objective.precision,
+        ema_kimg, ema_is_off(cfg.ema, cfg.ema_kimg, ema_kimg),
+    )  # fmt: skip
 
     bar = tqdm(
         total=cfg.steps, initial=state.step, disable=not (progress and dist.is_main), dynamic_ncols=True
     )
     rate = _Rate(time.perf_counter(), state.step)
+    images_per_step = cfg.batch_size * dist.world
+    losses = None
     with _StopFlag() as stop:
         try:
             while state.step < cfg.steps and not stop.requested:
@@ -219,14 +231,18 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 losses = objective.step(nets, batches, state.step)
                 distributed.broadcast_state(nets.G, dist, buffers_only=True)
                 distributed.broadcast_state(nets.D, dist, buffers_only=True)
-                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
-                # average would otherwise be mostly the random initial weights.
-                update_ema(nets.G_ema, nets.G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+                if not run.ema_off:  # else G_ema is synced from G when it is used (_use_ema)
+                    decay = ema_decay(
+                        cfg.ema, cfg.ema_kimg, cfg.ema_rampup, state.step, images_per_step, run.ema_kimg
+                    )
+                    update_ema(nets.G_ema, nets.G, decay)
                 state.step += 1
                 state.elapsed += time.perf_counter() - t0
 
-                _check_finite(losses, state.step, out)
+                # Off the hot path: the log line and the finiteness check read the losses (a host
+                # sync on a GPU) every log_every steps and before each checkpoint only.
                 if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                    _check_finite(losses, state.step, out)
                     record = _log_step(run, state, losses, rate)
                     bar.set_postfix(
                         {k: f"{record[k]:.3f}" for k in ("d_real", "d_fake", "loss_d", "loss_g")},
@@ -238,8 +254,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
                 if cfg.eval_every and state.step % cfg.eval_every == 0:
                     _evaluate_fid(run, state)
                 if state.step % cfg.checkpoint_every == 0 and state.step < cfg.steps:
+                    _check_finite(losses, state.step, out)
                     _save_checkpoint(run, state)
             # The end of a run, and Ctrl-C, always leave a checkpoint and a bundle.
+            _check_finite(losses, state.step, out)
             _save_samples(run, state)
             _save_checkpoint(run, state)
             if dist.world > 1:
@@ -268,7 +286,9 @@ def _start_process(cfg: TrainConfig) -> distributed.Dist:
     return dist
 
 
-def _resume(out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist) -> RunState:
+def _resume(
+    out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist, precision: Precision
+) -> RunState:
     """Restore nets, optimisers and RNGs from the newest valid checkpoint; its counters (or step 0)."""
     skipped: list[str] = []
 
@@ -287,6 +307,7 @@ def _resume(out: Path, nets: Nets, gen: torch.Generator, dist: distributed.Dist)
         return RunState()
     saved = restore(ckpt, nets.modules, nets.optimizers)
     apply_rng(saved, {"batches": gen})
+    precision.load_state_dict(saved.get("scalers", {}))
     return RunState(ckpt.step, saved["elapsed"], saved["peak_diversity"], saved.get("best_fid") or math.inf)
 
 
@@ -306,12 +327,20 @@ def _share_checkpoint(ckpt: Checkpoint | None, out: Path, dist: distributed.Dist
 def _save_checkpoint(run: Run, state: RunState) -> None:
     """Rank 0 writes a checkpoint and RUN/bundle (the EMA generator); every process waits for it."""
     if run.dist.is_main:
+        G_ema = _use_ema(run)  # before the checkpoint captures it
         saved = capture_rng({"batches": run.gen})
         saved.update({
             "elapsed": state.elapsed, "peak_diversity": state.peak_diversity, "model": run.mcfg.to_dict(),
             "best_fid": state.best_fid if math.isfinite(state.best_fid) else None,
+            "precision": run.precision.name, "scalers": run.precision.state_dict(),
         })  # fmt: skip
         nets, cfg = run.nets, run.cfg
+        run_info = {
+            "step": state.step,
+            "dataset": cfg.dataset,
+            "loss": cfg.loss,
+            "precision": run.precision.name,
+        }
         path = save_checkpoint(
             run.out / "checkpoints",
             state.step,
@@ -322,10 +351,10 @@ def _save_checkpoint(run: Run, state: RunState) -> None:
         )
         save_bundle(
             run.out / "bundle",
-            recalibrated(nets.G_ema, run.mcfg.latent_dim, run.dist.device),
+            recalibrated(G_ema, run.mcfg.latent_dim, run.dist.device),
             run.mcfg,
             name=run.out.name,
-            extra={"run": {"step": state.step, "dataset": cfg.dataset, "loss": cfg.loss}},
+            extra={"run": run_info},
         )
         run.log.write({"step": state.step, "event": "checkpoint", "path": str(path.relative_to(run.out))})
     distributed.barrier(run.dist)
@@ -335,7 +364,7 @@ def _save_samples(run: Run, state: RunState) -> None:
     """Rank 0 saves the fixed-noise grid, logs its diversity and warns when it collapses."""
     if not run.dist.is_main:
         return
-    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    G = recalibrated(_use_ema(run), run.mcfg.latent_dim, run.dist.device)
     with torch.no_grad():
         x = G(run.fixed_z.to(run.dist.device)).float().cpu()
     path = run.out / "samples" / f"step-{state.step:08d}.png"
@@ -360,7 +389,7 @@ def _evaluate_fid(run: Run, state: RunState) -> None:
         return
     from latentkit.metrics.evaluate import evaluate  # heavy (scipy); only runs with --eval-every
 
-    G = recalibrated(run.nets.G_ema, run.mcfg.latent_dim, run.dist.device)
+    G = recalibrated(_use_ema(run), run.mcfg.latent_dim, run.dist.device)
     cfg = run.cfg
     fid = evaluate(G, run.data, run.features, ["fid"], cfg.eval_samples, seed=cfg.seed)["metrics"]["fid"]
     record = {"step": state.step, "event": "eval", "fid": fid, "best": fid < state.best_fid}
@@ -372,8 +401,10 @@ def _evaluate_fid(run: Run, state: RunState) -> None:
     tqdm.write(f"latentkit: step {state.step}: FID {fid:.3f} (best {state.best_fid:.3f})")
 
 
-def _check_finite(losses: StepLosses, step: int, out: Path) -> None:
+def _check_finite(losses: StepLosses | None, step: int, out: Path) -> None:
     """Stop with a clear error when a loss is inf or nan (the last checkpoint stays intact)."""
+    if losses is None:
+        return
     for name, value in (("loss_d", losses.loss_d), ("loss_g", losses.loss_g)):
         if not math.isfinite(value.item()):
             raise LatentkitError(

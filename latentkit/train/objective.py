@@ -7,9 +7,11 @@ switches on, one `from_config` per class in `REGULARISERS`.
 
 A step is `n_critic` D updates then one G update. D's update: draw a real batch and a fake one,
 DiffAugment both, loss.d_loss + every active `d_penalty`, backward, average gradients across
-processes, Adam step, every `after_d_step`. G's update: with one D step it reuses the fake batch D
-just saw (as the classic DCGAN loop does, saving a third of G's forward work), else draws a new one;
-then the one regulariser that replaces G's loss (feature matching, unrolled D), or loss.g_loss.
+processes, Adam step, every `after_d_step`. Forward passes run under the run's precision
+(precision.py: fp32, or bf16/fp16 autocast), losses in float32. G's update: with one D step it
+reuses the fake batch D just saw (as the classic DCGAN loop does, saving a third of G's forward
+work), else draws a new one; then the one regulariser that replaces G's loss (feature matching,
+unrolled D), or loss.g_loss.
 
 To add a loss: a `GANLoss` subclass in losses.py, registered in `LOSSES`. To add a regulariser: a
 `Regulariser` subclass (formula and paper in its docstring, what it needs in `per_sample_d`,
@@ -34,12 +36,14 @@ from latentkit.train import distributed
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.config import TrainConfig
 from latentkit.train.losses import LOSSES, GANLoss, get_loss
-from latentkit.train.regularisers import DBatch, R1Penalty, Regulariser
+from latentkit.train.precision import Precision, resolve_precision
+from latentkit.train.regularisers import DBatch, R1Penalty, R2Penalty, Regulariser
 from latentkit.train.remedies import FeatureMatching, UnrolledD
+from latentkit.train.schedule import schedule_factor
 
 # Regularisers a TrainConfig field switches on, in the order their penalties are added to D's loss.
 REGULARISERS: dict[str, type[Regulariser]] = {
-    cls.name: cls for cls in (R1Penalty, FeatureMatching, UnrolledD)
+    cls.name: cls for cls in (R1Penalty, R2Penalty, FeatureMatching, UnrolledD)
 }
 
 
@@ -114,9 +118,9 @@ class GBatch:
     def adversarial(self, critic: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """loss.g_loss on `critic`'s logits (D by default), with the real logits if the loss asks."""
         critic = critic or self.D
-        fake_logits = critic(self.fake_in)
+        fake_logits = critic(self.fake_in).float()  # losses in float32 under any autocast
         if self.loss.g_needs_real:
-            return self.loss.g_loss(fake_logits, critic(self.real_in.detach()))
+            return self.loss.g_loss(fake_logits, critic(self.real_in.detach()).float())
         return self.loss.g_loss(fake_logits)
 
 
@@ -155,10 +159,15 @@ class Objective:
         optim: dict[str, Any],
         policy: tuple[str, ...] = (),
         dist: distributed.Dist | None = None,
+        precision: Precision | None = None,
+        lr_schedule: str = "constant",
+        total_steps: int = 1,
     ) -> None:
         self.loss, self.regularisers, self.optim = loss, list(regularisers), optim
         self.n_critic = int(optim["n_critic"])
         self.policy, self.dist = tuple(policy), dist or distributed.Dist()
+        self.precision = precision or Precision("fp32")
+        self.lr_schedule, self.total_steps = lr_schedule, int(total_steps)
         g_losses = [r for r in self.regularisers if r.replaces_g_loss]
         if len(g_losses) > 1:
             names = " and ".join(r.name for r in g_losses)
@@ -166,14 +175,22 @@ class Objective:
         self.g_replacement = g_losses[0] if g_losses else None
 
     def __repr__(self) -> str:
-        return f"Objective({self.loss!r}, {self.regularisers!r}, n_critic={self.n_critic})"
+        return (
+            f"Objective({self.loss!r}, {self.regularisers!r}, n_critic={self.n_critic}, {self.precision!r})"
+        )
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """DiffAugment (Zhao et al. 2020) of D's input, the same for real and fake samples."""
         return diff_augment(x, self.policy) if self.policy else x
 
     def step(self, nets: Nets, batches: Batches, step: int) -> StepLosses:
-        """Train D `n_critic` times, then G once; `step` (0-based) drives lazy regularisation."""
+        """Train D `n_critic` times, then G once; `step` (0-based) drives lazy regularisation and the
+        learning-rate schedule."""
+        if self.lr_schedule != "constant":
+            factor = schedule_factor(self.lr_schedule, step, self.total_steps)
+            for opt, key in ((nets.opt_d, "lr_d"), (nets.opt_g, "lr_g")):
+                for group in opt.param_groups:
+                    group["lr"] = self.optim[key] * factor
         for _ in range(self.n_critic):
             seen, loss_d = self.d_step(nets, batches, step)
         loss_g = self.g_step(nets, batches, seen)
@@ -184,23 +201,26 @@ class Objective:
         D = nets.D.requires_grad_(True)
         active = [r for r in self.regularisers if step % r.every == 0]
         real = batches.real()
-        generated = nets.G(batches.noise())
+        with self.precision.autocast():
+            generated = nets.G(batches.noise())
         fake = generated.detach()
         if any("real" in r.grad_on for r in active):
             real.requires_grad_(True)
         if any("fake" in r.grad_on for r in active):
             fake.requires_grad_(True)
-        real_in, fake_in = self.augment(real), self.augment(fake)
-        seen = DBatch(real, fake, real_in, fake_in, D(real_in), D(fake_in), generated)
-        loss_d = self.loss.d_loss(seen.real_logits, seen.fake_logits)
-        for r in active:
-            term = r.d_penalty(D, seen)
-            if term is not None:
-                loss_d = loss_d + (term * r.every if r.every > 1 else term)
+        with self.precision.autocast():
+            real_in, fake_in = self.augment(real), self.augment(fake)
+            real_logits, fake_logits = D(real_in).float(), D(fake_in).float()
+            seen = DBatch(real, fake, real_in, fake_in, real_logits, fake_logits, generated, step)
+            loss_d = self.loss.d_loss(seen.real_logits, seen.fake_logits)
+            for r in active:
+                term = r.d_penalty(D, seen)
+                if term is not None:
+                    loss_d = loss_d + (term * r.every if r.every > 1 else term)
         nets.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        distributed.average_gradients(D, self.dist)
-        nets.opt_d.step()
+        self.precision.backward_step(
+            "D", loss_d, nets.opt_d, lambda: distributed.average_gradients(D, self.dist)
+        )
         for r in self.regularisers:
             r.after_d_step(D)
         return seen, loss_d
@@ -209,16 +229,17 @@ class Objective:
         """One G update against the D that `seen` came from; returns G's loss."""
         nets.D.requires_grad_(False)
         # With one D step, G's batch is the one D just judged (its graph to G is still alive).
-        generated = nets.G(batches.noise()) if self.n_critic > 1 else seen.generated
-        g = GBatch(
-            nets.D, self.loss, nets.opt_d, seen.real_in, self.augment(generated),
-            lambda: self.augment(batches.real()),
-        )  # fmt: skip
-        loss_g = self.g_replacement.g_loss(g) if self.g_replacement else g.adversarial()
+        with self.precision.autocast():
+            generated = nets.G(batches.noise()) if self.n_critic > 1 else seen.generated
+            g = GBatch(
+                nets.D, self.loss, nets.opt_d, seen.real_in, self.augment(generated),
+                lambda: self.augment(batches.real()),
+            )  # fmt: skip
+            loss_g = self.g_replacement.g_loss(g) if self.g_replacement else g.adversarial()
         nets.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        distributed.average_gradients(nets.G, self.dist)
-        nets.opt_g.step()
+        self.precision.backward_step(
+            "G", loss_g, nets.opt_g, lambda: distributed.average_gradients(nets.G, self.dist)
+        )
         return loss_g
 
 
@@ -226,7 +247,7 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     """The objective `cfg` asks for, checked against the networks `mcfg` describes.
 
     Raises `LatentkitError` when a regulariser's needs clash with the model (batch norm in D with a
-    per-sample penalty) or two regularisers both replace G's loss.
+    per-sample penalty) or the loss (its `refused_with`), or two regularisers both replace G's loss.
     """
     options = LOSSES[cfg.loss].config_options if cfg.loss in LOSSES else {}
     loss = get_loss(cfg.loss, **{arg: getattr(cfg, name) for arg, name in options.items()})
@@ -234,11 +255,21 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     for reg in REGULARISERS.values():
         if (r := reg.from_config(cfg, loss)) is not None:
             regularisers.append(r)
+    for r in regularisers:
+        if cfg.loss in r.refused_with:
+            raise LatentkitError(
+                f"train config: {r.name} makes no sense with loss={cfg.loss} (its critic is held Lipschitz "
+                f"its own way); set {getattr(r, 'gamma_field', r.name)} to 0 or use another loss, e.g. rpgan"
+            )
     per_sample = [r.name for r in regularisers if r.per_sample_d]
-    if mcfg.d_norm == "batch" and per_sample:
+    if mcfg.d_batch_norm and per_sample:
         raise LatentkitError(
             f"d_norm=batch is invalid with a gradient penalty ({', '.join(per_sample)}): batch norm mixes "
             "the samples the penalty treats one by one; use --d-norm layer, instance, spectral or none"
         )
     policy = parse_policy(cfg.diffaugment) if mcfg.makes_images else ()  # DiffAugment is for images
-    return Objective(loss, regularisers, optimiser_settings(cfg, loss), policy, dist)
+    device = dist.device if dist is not None else torch.device("cpu")
+    precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
+    return Objective(
+        loss, regularisers, optimiser_settings(cfg, loss), policy, dist, precision, cfg.lr_schedule, cfg.steps
+    )

@@ -6,6 +6,7 @@ Each is one small class stating its formula and paper, and declaring what it nee
                      (which mixes the samples of a batch) is refused when it is on
     grad_on          D inputs ("real", "fake") that must track gradients before D sees them
     replaces_g_loss  its `g_loss` is G's loss instead of the adversarial one (at most one such)
+    refused_with     names of losses it makes no sense with (building the objective refuses them)
     every            lazy regularisation (Karras et al. 2020, StyleGAN2 sec. 3.1): the penalty is
                      computed on every `every`-th step only and scaled by `every` to keep its strength
 
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import nn
 
+from latentkit.train.schedule import schedule_factor
+
 if TYPE_CHECKING:  # types only: the objective imports this module, not the other way round
     from latentkit.train.config import TrainConfig
     from latentkit.train.losses import GANLoss
@@ -33,7 +36,8 @@ class DBatch:
 
     `real` and `fake` are the inputs before augmentation (`fake` detached from G, both tracking
     gradients when a regulariser asked via `grad_on`); `real_in`, `fake_in` are what D judged;
-    `generated` is G's output still attached to G, which the G step reuses when n_critic = 1.
+    `generated` is G's output still attached to G, which the G step reuses when n_critic = 1;
+    `step` is the 0-based generator step, which drives the schedules of scheduled penalties.
     """
 
     real: torch.Tensor
@@ -43,6 +47,7 @@ class DBatch:
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
     generated: torch.Tensor
+    step: int = 0
 
 
 class Regulariser:
@@ -52,6 +57,7 @@ class Regulariser:
     per_sample_d: ClassVar[bool] = False
     grad_on: ClassVar[tuple[str, ...]] = ()
     replaces_g_loss: ClassVar[bool] = False
+    refused_with: ClassVar[tuple[str, ...]] = ()
     every: int = 1
 
     @classmethod
@@ -86,16 +92,18 @@ def gradient_penalty(
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     # The eps keeps the backward pass of sqrt finite when a gradient is exactly zero.
-    norm = (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
+    norm = (grad.float().flatten(1).pow(2).sum(1) + 1e-12).sqrt()
     return weight * ((norm - 1.0) ** 2).mean()
 
 
 def zero_centred_penalty(logits: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Tensor:
-    """gamma/2 * E[||grad_x D(x)||^2]; `x` must require grad *before* computing `logits = D(x)`."""
+    """gamma/2 * E[||grad_x D(x)||^2]; `x` must require grad *before* computing `logits = D(x)`.
+
+    The squared norms are summed in float32 whatever the autocast precision of D."""
     if not x.requires_grad:
         raise ValueError("zero-centred penalty: call x.requires_grad_(True) before logits = D(x)")
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()
+    return 0.5 * gamma * grad.float().flatten(1).pow(2).sum(1).mean()
 
 
 def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -120,44 +128,64 @@ class GradientPenalty(Regulariser):
         return gradient_penalty(D, seen.real_in, seen.fake_in, self.weight)
 
 
-class R1Penalty(Regulariser):
+class ZeroCentredPenalty(Regulariser):
+    """Base of R1 and R2: gamma_t/2 * E[||grad_x D(x)||^2] on one side of the batch.
+
+    gamma_t = gamma * schedule_factor(schedule, step, total) (schedule.py: constant, or cosine decay
+    to a tenth over the run as R3GAN's presets). With `every = k > 1` it is computed on every k-th
+    step only and scaled by k (lazy regularisation, StyleGAN2 sec. 3.1). Taken w.r.t. D's input
+    before DiffAugment.
+    """
+
+    per_sample_d = True
+    side: ClassVar[str] = ""  # "real" or "fake"
+    gamma_field: ClassVar[str] = ""  # the TrainConfig field that switches it on
+
+    def __init__(self, gamma: float, every: int = 1, schedule: str = "constant", total: int = 1) -> None:
+        self.gamma, self.every, self.schedule, self.total = float(gamma), int(every), schedule, int(total)
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, loss: GANLoss) -> ZeroCentredPenalty | None:
+        gamma = getattr(cfg, cls.gamma_field)
+        return cls(gamma, cfg.reg_every, cfg.gamma_schedule, cfg.steps) if gamma > 0 else None
+
+    def gamma_at(self, step: int) -> float:
+        """The penalty weight at generator step `step` (0-based), before the lazy scaling."""
+        return self.gamma * schedule_factor(self.schedule, step, self.total)
+
+    def d_penalty(self, D: nn.Module, seen: DBatch) -> torch.Tensor:
+        if self.side == "real":
+            return zero_centred_penalty(seen.real_logits, seen.real, self.gamma_at(seen.step))
+        return zero_centred_penalty(seen.fake_logits, seen.fake, self.gamma_at(seen.step))
+
+
+class R1Penalty(ZeroCentredPenalty):
     """R1 (Mescheder, Geiger & Nowozin 2018, eq. 9): gamma/2 * E_x[||grad_x D(x)||^2] on reals.
 
-    Zero-centred: pushes D to be flat on the data, which makes the game converge locally. The gradient
-    is taken w.r.t. the real batch before DiffAugment. On with `r1_gamma > 0`.
+    Zero-centred: pushes D to be flat on the data, which makes the game converge locally. On with
+    `r1_gamma > 0`; refused with `wgan`, whose weight clipping already bounds D.
     """
 
     name = "r1"
-    per_sample_d = True
     grad_on = ("real",)
-
-    def __init__(self, gamma: float, every: int = 1) -> None:
-        self.gamma, self.every = float(gamma), int(every)
-
-    @classmethod
-    def from_config(cls, cfg: TrainConfig, loss: GANLoss) -> R1Penalty | None:
-        return cls(cfg.r1_gamma) if cfg.r1_gamma > 0 else None
-
-    def d_penalty(self, D: nn.Module, seen: DBatch) -> torch.Tensor:
-        return r1_penalty(seen.real_logits, seen.real, self.gamma)
+    refused_with = ("wgan",)
+    side, gamma_field = "real", "r1_gamma"
 
 
-class R2Penalty(Regulariser):
+class R2Penalty(ZeroCentredPenalty):
     """R2 (Mescheder, Geiger & Nowozin 2018, eq. 10): gamma/2 * E_z[||grad D(G(z))||^2] on fakes.
 
-    R1's twin on the generated samples (R3GAN, Huang et al. 2024, uses both). Not switched on by any
-    TrainConfig field yet: build it as `R2Penalty(gamma)`.
+    R1's twin on the generated samples; with R1 and the `rpgan` loss it is R3GAN's objective
+    (Huang et al. 2024, eq. 5), which converges locally without the old tricks. On with
+    `r2_gamma > 0`; refused with the Wasserstein losses, whose critic is held Lipschitz by clipping
+    (wgan) or by a penalty centred at norm 1 on interpolates (wgan-gp) that a zero-centred penalty on
+    the fakes contradicts.
     """
 
     name = "r2"
-    per_sample_d = True
     grad_on = ("fake",)
-
-    def __init__(self, gamma: float, every: int = 1) -> None:
-        self.gamma, self.every = float(gamma), int(every)
-
-    def d_penalty(self, D: nn.Module, seen: DBatch) -> torch.Tensor:
-        return zero_centred_penalty(seen.fake_logits, seen.fake, self.gamma)
+    refused_with = ("wgan", "wgan-gp")
+    side, gamma_field = "fake", "r2_gamma"
 
 
 class WeightClip(Regulariser):

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # types only: the objective imports this module
 
 def feature_matching_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """|| mean_batch f(real) - mean_batch f(fake) ||^2 over D's trunk features f; scalar."""
-    return (D.features(real).detach().mean(0) - D.features(fake).mean(0)).pow(2).sum()
+    return (D.features(real).detach().float().mean(0) - D.features(fake).float().mean(0)).pow(2).sum()
 
 
 def unrolled_parameters(
