@@ -1019,7 +1019,7 @@ for _flags, _expect in {
     ("--dataset", "ring"): "dataset='faces', not 'ring'",
     ("--latent-dim", "16"): "model.latent_dim=8, not 16",
     ("--batch-size", "8"): "batch_size=4, not 8",
-    ("--ema", "0.5"): "ema=0.999, not 0.5",
+    ("--ema", "0.5"): "ema=None, not 0.5",
     ("--seed", "7"): "seed=0, not 7",
     ("--ngf", "16"): "model.ngf=8, not 16",
 }.items():
