@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from latentkit.data import Dataset, load_dataset
 from latentkit.errors import LatentkitError
-from latentkit.io import read_json, write_json
+from latentkit.io import write_json
 from latentkit.models.bundle import save_bundle
 from latentkit.models.config import ModelConfig, config_for_data
 from latentkit.pixels import to_uint8
@@ -38,7 +38,6 @@ from latentkit.train.checkpoint import (
     apply_rng,
     capture_rng,
     checkpoint_name,
-    list_checkpoints,
     load_checkpoint,
     load_latest_valid,
     restore,
@@ -50,12 +49,11 @@ from latentkit.train.losses import d_outputs, js_estimate
 from latentkit.train.monitor import COLLAPSE_RATIO, RunLog, diversity
 from latentkit.train.objective import Batches, Nets, StepLosses, build_nets, build_objective
 from latentkit.train.precision import Precision
+from latentkit.train.rundir import prepare_run
 from latentkit.train.snapshot import recalibrated
 from latentkit.viz import image_grid, points_figure, save_figure
 
 N_FIXED = 64  # samples in the fixed-noise grid
-# What a resumed run may change: how long it runs, where, and how often it reports.
-RESUMABLE = ("steps", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
 
 
 @dataclass
@@ -123,51 +121,6 @@ class _StopFlag:
     def __exit__(self, *exc) -> None:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
-
-
-def prepare_run(cfg: TrainConfig, out: Path, resume: bool) -> TrainConfig:
-    """Check the run directory against `resume` and return the config to train with.
-
-    A new run needs a new or empty folder (never one holding a run, a dead run's log or the user's
-    own files). A resumed run trains with the saved config.json: `cfg` may change only `RESUMABLE`
-    fields; any other difference is an error naming the field, never silently ignored.
-    """
-    if out.exists() and not out.is_dir():
-        raise LatentkitError(f"{out}: is a file; --out names the run folder")
-    if not resume:
-        if (out / "checkpoints").is_dir() and list_checkpoints(out / "checkpoints"):
-            raise LatentkitError(
-                f"{out}: already holds a run; pass --resume to continue it or choose a new --out"
-            )
-        if out.is_dir() and any(out.iterdir()):
-            raise LatentkitError(f"{out}: is not empty; a new run needs a new or empty folder")
-        return cfg
-    if not (out / "config.json").exists():
-        raise LatentkitError(f"{out}: no config.json, so nothing to resume (start it without --resume)")
-    source = str(out / "config.json")
-    saved = TrainConfig.from_dict(read_json(out / "config.json"), source=source).validate()
-    _check_unchanged(saved, cfg, source)
-    for name in RESUMABLE:
-        setattr(saved, name, getattr(cfg, name))
-    return saved.validate()
-
-
-def _check_unchanged(saved: TrainConfig, cfg: TrainConfig, source: str) -> None:
-    """Refuse a resume whose options differ from the run's own beyond `RESUMABLE` (model options
-    are compared where `cfg` sets them: the saved config holds every field of the resolved model)."""
-    new = cfg.to_dict()
-    changed = [
-        (k, v, new[k]) for k, v in saved.to_dict().items() if k not in ("model", *RESUMABLE) and new[k] != v
-    ]
-    changed += [
-        (f"model.{k}", saved.model.get(k), v) for k, v in cfg.model.items() if saved.model.get(k, v) != v
-    ]
-    if changed:
-        key, theirs, yours = changed[0]
-        raise LatentkitError(
-            f"{source}: the run has {key}={theirs!r}, not {yours!r}; a resumed run keeps its options "
-            f"(only {', '.join(RESUMABLE)} may change): start a new run to change it"
-        )
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
