@@ -85,13 +85,28 @@ def _check_resolution(r: int) -> None:
 
 
 @dataclass
-class DCGANConfig(_PairConfig):
-    """A DCGAN generator/discriminator pair for images (`latentkit.models.dcgan`)."""
+class _ImageConfig(_PairConfig):
+    """The shape fields and checks every image family shares; not a family itself."""
 
-    kind: ClassVar[str] = "dcgan"
     makes_images: ClassVar[bool] = True
     resolution: int = _opt(64, "image side in pixels, a power of two in [32, 256] (--size)", shape=True)
     channels: int = _opt(3, "image channels, 1 grey or 3 RGB", shape=True)
+
+    def validate(self) -> _ImageConfig:
+        super().validate()
+        _check_resolution(self.resolution)
+        return self
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return (self.channels, self.resolution, self.resolution)
+
+
+@dataclass
+class DCGANConfig(_ImageConfig):
+    """A DCGAN generator/discriminator pair for images (`latentkit.models.dcgan`)."""
+
+    kind: ClassVar[str] = "dcgan"
     latent_dim: int = _opt(128, "size of z")
     ngf: int = _opt(64, "generator base width; the widest stage is 8x this")
     ndf: int = _opt(64, "discriminator base width; the widest stage is 8x this")
@@ -103,24 +118,12 @@ class DCGANConfig(_PairConfig):
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
 
-    def validate(self) -> DCGANConfig:
-        super().validate()
-        _check_resolution(self.resolution)
-        return self
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return (self.channels, self.resolution, self.resolution)
-
 
 @dataclass
-class ResNetConfig(_PairConfig):
+class ResNetConfig(_ImageConfig):
     """A normalisation-free ResNet pair for images after R3GAN (`latentkit.models.resnet`)."""
 
     kind: ClassVar[str] = "resnet"
-    makes_images: ClassVar[bool] = True
-    resolution: int = _opt(64, "image side in pixels, a power of two in [32, 256] (--size)", shape=True)
-    channels: int = _opt(3, "image channels, 1 grey or 3 RGB", shape=True)
     latent_dim: int = _opt(128, "size of z")
     width: int = _opt(32, "channels at full resolution, doubling per halving up to 8x")
     blocks: int = _opt(1, "residual blocks per resolution stage, in G and in D")
@@ -131,17 +134,12 @@ class ResNetConfig(_PairConfig):
 
     def validate(self) -> ResNetConfig:
         super().validate()
-        _check_resolution(self.resolution)
         if (self.width * self.expansion) % self.group_size:
             raise LatentkitError(
                 f"model config: group_size={self.group_size} must divide width x expansion "
                 f"({self.width} x {self.expansion})"
             )
         return self
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return (self.channels, self.resolution, self.resolution)
 
 
 @dataclass
