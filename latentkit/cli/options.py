@@ -56,8 +56,8 @@ def add_output(p: argparse.ArgumentParser, help: str, required: bool = True) -> 
     add_overwrite(p)
 
 
-def add_overwrite(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+def add_overwrite(p: argparse.ArgumentParser, help: str = "replace an existing --out") -> None:
+    p.add_argument("--overwrite", action="store_true", help=help)
 
 
 def add_signing(p: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def image_suffix(fmt: str) -> str:
 def add_export(p: argparse.ArgumentParser) -> None:
     """--size, --overwrite, signing and --no-progress: the options of every exporting command."""
     add_size(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_overwrite(p, "replace existing files")
     add_signing(p)
     add_progress(p)
 

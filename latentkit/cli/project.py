@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from latentkit.cli.options import add_model, add_output, add_progress
+from latentkit.cli.options import add_model, add_output, add_overwrite, add_progress
 from latentkit.errors import LatentkitError
 from latentkit.io import check_output
 
@@ -91,7 +91,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--predictor", help="feature net for the perceptual loss (default BUNDLE/predictor)")
     p.add_argument("--no-perceptual", action="store_true", help="pixel loss only (no feature net)")
     p.add_argument("--encoder", help="encoder for a starting guess (default BUNDLE/encoder if present)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_overwrite(p, "replace existing files")
     add_progress(p)
     p.set_defaults(func=_project)
 

@@ -11,12 +11,12 @@ import json
 from latentkit.cli.options import (
     add_image_format,
     add_model,
+    add_overwrite,
     add_signing,
     add_size,
     image_suffix,
     signing_identity,
 )
-from latentkit.io import check_output
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -59,7 +59,6 @@ def _verify(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from latentkit.provenance.reproduce import reproduce_image
 
-    check_output(args.out, args.overwrite, inputs=[args.image])
     identity = signing_identity(args)
     r = reproduce_image(args.image, args.out, model=args.model, overwrite=args.overwrite, identity=identity)
     for note in r.notes:
@@ -99,7 +98,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_size(gen)
     add_image_format(gen)
     gen.add_argument("--out", required=True, help="output folder; files are named seedNNNN.png")
-    gen.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_overwrite(gen, "replace existing files")
     add_signing(gen)
     gen.set_defaults(func=_generate)
 
@@ -116,7 +115,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("image", help="an image exported by latentkit")
     rep.add_argument("--model", help="bundle folder (default: the pretrained model named in the manifest)")
     rep.add_argument("--out", required=True, help="where to write the copy (same format as the original)")
-    rep.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite(rep)
     add_signing(rep)
     rep.set_defaults(func=_reproduce)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentkit.errors import LatentkitError
+from latentkit.io import check_output
 from latentkit.models import load_bundle
 from latentkit.models.pretrained import list_pretrained, pretrained_path
 from latentkit.provenance import manifest as mf
@@ -51,7 +52,11 @@ def reproduce_image(
     overwrite: bool = False,
     identity: SigningIdentity | None = None,
 ) -> ReproduceResult:
-    """Re-render `image` from its manifest with `model` (default: the pretrained model of that name)."""
+    """Re-render `image` from its manifest with `model` (default: the pretrained model of that name).
+
+    `out` follows the one output rule: an existing file only with `overwrite`, never `image` itself.
+    """
+    check_output(out, overwrite, inputs=[image])
     report = verify_image(image)
     m = report.manifest
     if m is None:
