@@ -7,6 +7,8 @@ go through them. A new family is a config dataclass in config.py plus its pair r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from latentkit.models.bundle import Bundle, load_bundle, resolve_bundle_path, save_bundle
@@ -14,12 +16,19 @@ from latentkit.models.config import DCGANConfig, MLPConfig, ModelConfig, ResNetC
 from latentkit.models.dcgan import Discriminator, Generator, init_weights
 from latentkit.models.mlp import MLPDiscriminator, MLPGenerator
 from latentkit.models.resnet import ResNetDiscriminator, ResNetGenerator
+from latentkit.models.style import StyleResNetGenerator
 
-# kind -> (generator class, discriminator class)
-NETWORKS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+
+def _resnet_generator(cfg: ResNetConfig) -> nn.Module:
+    """R3GAN's generator reading z, or with a mapping network (`mapping_layers` > 0) the style-based one."""
+    return StyleResNetGenerator(cfg) if cfg.style_based else ResNetGenerator(cfg)
+
+
+# kind -> (generator factory, discriminator factory), each config -> module
+NETWORKS: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {
     DCGANConfig.kind: (Generator, Discriminator),
     MLPConfig.kind: (MLPGenerator, MLPDiscriminator),
-    ResNetConfig.kind: (ResNetGenerator, ResNetDiscriminator),
+    ResNetConfig.kind: (_resnet_generator, ResNetDiscriminator),
 }
 
 
@@ -47,6 +56,7 @@ __all__ = [
     "ResNetConfig",
     "ResNetDiscriminator",
     "ResNetGenerator",
+    "StyleResNetGenerator",
     "build_discriminator",
     "build_generator",
     "init_weights",

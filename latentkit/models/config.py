@@ -34,9 +34,14 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise LatentkitError(f"model config: {name}={value!r} is not one of {', '.join(choices)}")
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, shape: bool = False) -> Any:
-    """A config field with its help, its choices (str fields) and whether the data decide it (shape)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "shape": shape})
+def _opt(
+    default: Any, help: str, choices: tuple[str, ...] | None = None, shape: bool = False, minimum: int = 1
+) -> Any:
+    """A config field with its help, its choices (str fields), whether the data decide it (shape) and
+    its smallest value (int fields)."""
+    return field(
+        default=default, metadata={"help": help, "choices": choices, "shape": shape, "minimum": minimum}
+    )
 
 
 @dataclass
@@ -57,8 +62,10 @@ class _PairConfig:
             choices = f.metadata.get("choices")
             if choices:
                 _check_choice(f.name, value, choices)
-            elif expected is int and not 1 <= value <= MAX_SIZE and f.name != "resolution":
-                raise LatentkitError(f"model config: {f.name}={value} must be in 1..{MAX_SIZE}")
+            elif expected is int and f.name != "resolution":
+                low = f.metadata.get("minimum", 1)
+                if not low <= value <= MAX_SIZE:
+                    raise LatentkitError(f"model config: {f.name}={value} must be in {low}..{MAX_SIZE}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,12 +132,21 @@ class ResNetConfig(_ImageConfig):
 
     kind: ClassVar[str] = "resnet"
     latent_dim: int = _opt(128, "size of z")
-    width: int = _opt(32, "channels at full resolution, doubling per halving up to 8x")
+    width: int = _opt(32, "channels at full resolution, doubling per halving up to max_mult x this")
+    max_mult: int = _opt(8, "the widest stage has max_mult x width channels")
     blocks: int = _opt(1, "residual blocks per resolution stage, in G and in D")
     group_size: int = _opt(16, "channels per group of each block's 3x3 conv")
     expansion: int = _opt(2, "how much each block's 1x1 conv widens its channels")
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+    mapping_layers: int = _opt(
+        0, "StyleGAN mapping network z -> w of this many layers (0: G reads z directly)", minimum=0
+    )
+
+    @property
+    def style_based(self) -> bool:
+        """Whether G has a mapping network and a W space (`latentkit.models.style`)."""
+        return self.mapping_layers > 0
 
     def validate(self) -> ResNetConfig:
         super().validate()

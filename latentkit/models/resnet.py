@@ -8,7 +8,7 @@ each sample alone. Stability at init comes from fix-up initialisation (Zhang et 
 R3GAN): the last conv of every block starts at zero, so each block is the identity, and the other
 convs are He-initialised scaled by L^-1/4 for L blocks in the network, so the residual branches'
 variance stays bounded as they start to learn. Widths follow DCGAN's schedule: `width` at full
-resolution, doubling per halving up to 8x.
+resolution, doubling per halving up to `max_mult` x width.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from torch import nn
 from latentkit.models.config import ResNetConfig
 from latentkit.models.minibatch import minibatch_layer, pack
 
-MAX_MULT = 8
 LEAK = 0.2
 GAIN = math.sqrt(2.0 / (1.0 + LEAK**2))  # He gain of leaky ReLU 0.2
 
 
 def stage_widths(cfg: ResNetConfig) -> list[int]:
-    """Channels of G's stages from 4x4 up to full resolution: 64 px, width 32 -> [256, 256, 128, 64, 32]."""
+    """Channels of G's stages from 4x4 up to full resolution: 64 px, width 32, max_mult 8 ->
+    [256, 256, 128, 64, 32]; width 16, max_mult 16 -> [256, 128, 64, 32, 16]."""
     n = int(math.log2(cfg.resolution)) - 1
-    return [cfg.width * min(2**i, MAX_MULT) for i in reversed(range(n))]
+    return [cfg.width * min(2**i, cfg.max_mult) for i in reversed(range(n))]
 
 
 def _he_(weight: torch.Tensor, gain: float) -> torch.Tensor:
