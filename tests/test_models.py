@@ -77,7 +77,7 @@ def test_unknown_choice_lists_the_valid_ones():
 def test_each_family_holds_only_its_own_fields():
     assert set(DCGANConfig().to_dict()) == {
         "kind", "resolution", "channels", "latent_dim", "ngf", "ndf", "g_norm", "d_norm", "upsample",
-        "pack", "minibatch",
+        "pack", "minibatch", "mapping_layers",
     }  # fmt: skip
     assert set(MLPConfig().to_dict()) == {
         "kind", "data_dim", "latent_dim", "hidden", "depth", "g_norm", "d_norm", "pack", "minibatch"

@@ -8,10 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from latentkit.errors import LatentkitError
 from latentkit.models import (
+    DCGANConfig,
     ResNetConfig,
     ResNetGenerator,
-    StyleResNetGenerator,
+    StyleGenerator,
     build_generator,
     load_bundle,
     save_bundle,
@@ -22,7 +24,7 @@ from latentkit.models.style import (
     EqualLinear,
     Mapping,
     broadcast_w,
-    modulated_conv1x1,
+    modulated_conv,
     modulated_weight,
     normalize_2nd_moment,
 )
@@ -43,11 +45,27 @@ def test_demodulated_weights_have_unit_norm_per_sample_and_output_channel():
 
 
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_fast_modulated_conv_equals_the_conv_with_per_sample_weights(demodulate):
-    x, weight, styles = torch.randn(3, 5, 4, 4), torch.randn(7, 5, 1, 1), torch.randn(3, 5)
+@pytest.mark.parametrize("k", [1, 3])
+def test_fast_modulated_conv_equals_the_conv_with_per_sample_weights(demodulate, k):
+    x, weight, styles = torch.randn(3, 5, 4, 4), torch.randn(7, 5, k, k), torch.randn(3, 5)
     per_sample = modulated_weight(weight, styles, demodulate)
-    expected = torch.stack([F.conv2d(x[n : n + 1], per_sample[n])[0] for n in range(3)])
-    torch.testing.assert_close(modulated_conv1x1(x, weight, styles, demodulate), expected)
+    expected = torch.stack([F.conv2d(x[n : n + 1], per_sample[n], padding=k // 2)[0] for n in range(3)])
+    got = modulated_conv(x, weight, styles, demodulate, padding=k // 2)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_fast_modulated_transposed_conv_equals_per_sample_weights(demodulate):
+    x, weight, styles = torch.randn(3, 5, 4, 4), torch.randn(5, 7, 4, 4), torch.rand(3, 5) + 0.1
+    per_sample = modulated_weight(weight, styles, demodulate, transposed=True)  # (N, I, O, k, k)
+    assert per_sample.shape == (3, 5, 7, 4, 4)
+    if demodulate:
+        torch.testing.assert_close(per_sample.square().sum(dim=(1, 3, 4)), torch.ones(3, 7))
+    conv = {"stride": 2, "padding": 1}
+    expected = torch.stack([F.conv_transpose2d(x[n : n + 1], per_sample[n], **conv)[0] for n in range(3)])
+    got = modulated_conv(x, weight, styles, demodulate, transposed=True, **conv)
+    assert got.shape == (3, 7, 8, 8)
+    torch.testing.assert_close(got, expected)
 
 
 def test_equal_linear_scales_stored_weights_by_lr_mul_over_root_fan_in():
@@ -80,7 +98,7 @@ def test_w_avg_moves_toward_the_batch_mean_in_training_mode_only():
 
 def test_style_generator_makes_images_from_z_w_and_w_plus():
     G = build_generator(ResNetConfig(resolution=32, **TINY)).eval()
-    assert isinstance(G, StyleResNetGenerator) and G.num_ws == 4 + 1  # 4 stages x 1 block + to-RGB
+    assert isinstance(G, StyleGenerator) and G.num_ws == 4 + 1  # 4 stages x 1 block + to-RGB
     z = torch.randn(3, 16)
     with torch.no_grad():
         w = G.mapping(z)
@@ -90,6 +108,16 @@ def test_style_generator_makes_images_from_z_w_and_w_plus():
         ws[:, -1] = G.mapping(torch.randn(3, 16))  # another w for the last layer only: W+
         assert not torch.allclose(G.synthesis(ws), x)
     assert x.shape == (3, 3, 32, 32)
+
+
+def test_style_dcgan_has_one_w_per_layer_and_makes_images():
+    cfg = DCGANConfig(resolution=64, latent_dim=16, ngf=8, g_norm="none", mapping_layers=2)
+    G = build_generator(cfg).eval()
+    assert isinstance(G, StyleGenerator) and G.num_ws == 5  # 4x4 conv, 3 doublings, to-RGB at 64 px
+    with torch.no_grad():
+        assert G(torch.randn(2, 16)).shape == (2, 3, 64, 64)
+    with pytest.raises(LatentkitError, match="g_norm=none"):
+        DCGANConfig(mapping_layers=2).validate()  # batch norm in a style-based G: refused
 
 
 def test_mapping_layers_zero_builds_todays_z_only_generator():
@@ -114,7 +142,7 @@ def test_style_generator_trains_three_steps_and_its_bundle_round_trips(tmp_path)
     run = train(cfg, tmp_path / "run", progress=False)
     assert all(math.isfinite(r["loss_d"]) for r in read_log(run))
     bundle = load_bundle(run)
-    assert bundle.config.style_based and isinstance(bundle.generator, StyleResNetGenerator)
+    assert bundle.config.style_based and isinstance(bundle.generator, StyleGenerator)
     assert torch.count_nonzero(bundle.generator.mapping.w_avg) > 0  # tracked while training, saved
     save_bundle(tmp_path / "copy", bundle.generator, bundle.config, name="s")
     again = load_bundle(tmp_path / "copy")

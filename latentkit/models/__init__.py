@@ -16,26 +16,21 @@ from latentkit.models.config import DCGANConfig, MLPConfig, ModelConfig, ResNetC
 from latentkit.models.dcgan import Discriminator, Generator, init_weights
 from latentkit.models.mlp import MLPDiscriminator, MLPGenerator
 from latentkit.models.resnet import ResNetDiscriminator, ResNetGenerator
-from latentkit.models.style import StyleResNetGenerator
+from latentkit.models.style import StyleGenerator
 
-
-def _resnet_generator(cfg: ResNetConfig) -> nn.Module:
-    """R3GAN's generator reading z, or with a mapping network (`mapping_layers` > 0) the style-based one."""
-    return StyleResNetGenerator(cfg) if cfg.style_based else ResNetGenerator(cfg)
-
-
-# kind -> (generator factory, discriminator factory), each config -> module
+# kind -> (generator reading z, discriminator); a config with a mapping network (`style_based`)
+# gets `StyleGenerator` instead, on its family's synthesis network.
 NETWORKS: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {
     DCGANConfig.kind: (Generator, Discriminator),
     MLPConfig.kind: (MLPGenerator, MLPDiscriminator),
-    ResNetConfig.kind: (_resnet_generator, ResNetDiscriminator),
+    ResNetConfig.kind: (ResNetGenerator, ResNetDiscriminator),
 }
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
     """A freshly initialised generator for a validated `cfg` (its family by `cfg.kind`)."""
     cfg.validate()
-    return NETWORKS[cfg.kind][0](cfg)
+    return StyleGenerator(cfg) if cfg.style_based else NETWORKS[cfg.kind][0](cfg)
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
@@ -56,7 +51,7 @@ __all__ = [
     "ResNetConfig",
     "ResNetDiscriminator",
     "ResNetGenerator",
-    "StyleResNetGenerator",
+    "StyleGenerator",
     "build_discriminator",
     "build_generator",
     "init_weights",

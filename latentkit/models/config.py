@@ -26,6 +26,7 @@ MLP_D_NORMS = ("batch", "none", "spectral", "layer")
 UPSAMPLES = ("transpose", "resize")
 MINIBATCH = ("none", "stddev", "discrimination")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
+MAPPING_HELP = (0, "StyleGAN mapping network z -> w of this many layers (0: G reads z, no W space)")
 MAX_SIZE = 16_384  # cap on widths, depths and counts: far above any real model, far below an OOM
 
 
@@ -78,6 +79,11 @@ class _PairConfig:
         raise NotImplementedError
 
     @property
+    def style_based(self) -> bool:
+        """Whether G has a mapping network and so a W space (`latentkit.models.style`)."""
+        return getattr(self, "mapping_layers", 0) > 0
+
+    @property
     def d_batch_norm(self) -> bool:
         """Whether D has batch norm, which mixes the samples of a batch (families without d_norm: no)."""
         return getattr(self, "d_norm", "none") == "batch"
@@ -124,6 +130,17 @@ class DCGANConfig(_ImageConfig):
     )
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+    mapping_layers: int = _opt(MAPPING_HELP[0], MAPPING_HELP[1], minimum=0)
+
+    def validate(self) -> DCGANConfig:
+        super().validate()
+        if self.style_based and (self.g_norm, self.upsample) != ("none", "transpose"):
+            raise LatentkitError(
+                f"model config: a style-based dcgan (mapping_layers={self.mapping_layers}) needs "
+                f"g_norm=none and upsample=transpose (got {self.g_norm}, {self.upsample}): "
+                "demodulation normalises its layers"
+            )
+        return self
 
 
 @dataclass
@@ -139,14 +156,7 @@ class ResNetConfig(_ImageConfig):
     expansion: int = _opt(2, "how much each block's 1x1 conv widens its channels")
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
-    mapping_layers: int = _opt(
-        0, "StyleGAN mapping network z -> w of this many layers (0: G reads z directly)", minimum=0
-    )
-
-    @property
-    def style_based(self) -> bool:
-        """Whether G has a mapping network and a W space (`latentkit.models.style`)."""
-        return self.mapping_layers > 0
+    mapping_layers: int = _opt(MAPPING_HELP[0], MAPPING_HELP[1], minimum=0)
 
     def validate(self) -> ResNetConfig:
         super().validate()

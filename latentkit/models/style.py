@@ -18,13 +18,15 @@ conv is modulated without demodulation, as in StyleGAN2. Each modulated layer re
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentkit.models.config import ResNetConfig
+from latentkit.models.config import DCGANConfig, ResNetConfig
+from latentkit.models.dcgan import stage_mults
 from latentkit.models.resnet import GAIN, LEAK, Block, Upsample, stage_widths
 
 MAPPING_LR_MUL = 0.01  # StyleGAN: the mapping network learns 100x slower
@@ -79,32 +81,50 @@ class Mapping(nn.Module):
         return x
 
 
-def modulated_weight(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool) -> torch.Tensor:
-    """StyleGAN2's per-sample weights: weight (O, I, k, k), styles (N, I) -> (N, O, I, k, k).
+def modulated_weight(
+    weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, transposed: bool = False
+) -> torch.Tensor:
+    """StyleGAN2's per-sample weights, eq. 1-3: styles (N, I) scale each input channel i.
 
-    w'[n, o, i] = styles[n, i] * weight[o, i]; with `demodulate`, each (n, o) slice is divided by its
-    L2 norm (plus eps), so every output channel of every sample has unit-norm weights. The networks
-    use the equivalent, cheaper `modulated_conv1x1`; this form states the definition (and tests it).
+    weight (O, I, k, k) -> (N, O, I, k, k), or for a transposed conv (I, O, k, k) -> (N, I, O, k, k).
+    w'[n, o, i] = styles[n, i] * weight[o, i]; with `demodulate`, each output channel's weights of
+    each sample are divided by their L2 norm (plus eps), so they have unit norm. The networks use the
+    equivalent, cheaper `modulated_conv`; this form states the definition (and the tests check it).
     """
-    w = weight[None] * styles[:, None, :, None, None]
+    in_dim, sum_dims = (1, (1, 3, 4)) if transposed else (2, (2, 3, 4))
+    shape = [styles.shape[0], 1, 1, 1, 1]
+    shape[in_dim] = styles.shape[1]
+    w = weight[None] * styles.reshape(shape)
     if demodulate:
-        w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + DEMOD_EPS).rsqrt()
+        w = w * (w.square().sum(dim=sum_dims, keepdim=True) + DEMOD_EPS).rsqrt()
     return w
 
 
-def modulated_conv1x1(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool
+def demodulation(weight: torch.Tensor, styles: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+    """(N, O): 1 / sqrt(sum over inputs and taps of (styles[n, i] * weight[o, i])^2 + eps)."""
+    energy = weight.square().sum(dim=(2, 3))  # (O, I), or (I, O) for a transposed conv
+    return (styles.square() @ (energy if transposed else energy.T) + DEMOD_EPS).rsqrt()
+
+
+def modulated_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    transposed: bool = False,
+    **conv: int,
 ) -> torch.Tensor:
-    """x (N, I, H, W) through 1x1 `weight` (O, I, 1, 1) modulated by `styles` (N, I) -> (N, O, H, W).
+    """x (N, I, H, W) through `weight` modulated by `styles` (N, I): F.conv2d or, with `transposed`,
+    F.conv_transpose2d (`conv` holds stride/padding), output (N, O, H', W').
 
     Scale the input channels, convolve with the shared weight, scale the output channels by the
     demodulation coefficients: exactly the conv with `modulated_weight`, without per-sample weights
     (StyleGAN2's non-fused path).
     """
-    y = F.conv2d(x * styles[:, :, None, None].to(x.dtype), weight.to(x.dtype))
+    op = F.conv_transpose2d if transposed else F.conv2d
+    y = op(x * styles[:, :, None, None].to(x.dtype), weight.to(x.dtype), **conv)
     if demodulate:
-        d = (weight[None, :, :, 0, 0] * styles[:, None, :]).square().sum(dim=2).add(DEMOD_EPS).rsqrt()
-        y = y * d[:, :, None, None].to(y.dtype)
+        y = y * demodulation(weight, styles, transposed)[:, :, None, None].to(y.dtype)
     return y
 
 
@@ -121,7 +141,7 @@ class StyleBlock(Block):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         # The plain conv's He scale lives in its weight; demodulation re-normalises it per sample.
-        y = modulated_conv1x1(x, self.expand.weight, self.affine(w), demodulate=True)
+        y = modulated_conv(x, self.expand.weight, self.affine(w), demodulate=True)
         y = F.leaky_relu(y + self.expand.bias[None, :, None, None].to(y.dtype), LEAK) * GAIN
         y = F.leaky_relu(self.spatial(y), LEAK)
         return x + self.project(y)
@@ -137,11 +157,11 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        y = modulated_conv1x1(x, self.weight, self.affine(w), demodulate=False)
+        y = modulated_conv(x, self.weight, self.affine(w), demodulate=False)
         return y + self.bias[None, :, None, None].to(y.dtype)
 
 
-class StyleSynthesis(nn.Module):
+class StyleResNetSynthesis(nn.Module):
     """ws (N, num_ws, D) -> images (N, channels, R, R): a learned 4x4 constant, then R3GAN's stages.
 
     Row k of ws styles the k-th modulated layer (the blocks from 4x4 up, then to-RGB).
@@ -174,19 +194,78 @@ class StyleSynthesis(nn.Module):
         return self.to_rgb(x, ws[:, k])
 
 
-class StyleResNetGenerator(nn.Module):
-    """z (N, latent_dim) float32 -> images (N, channels, R, R), about [-1, 1] (no tanh, as R3GAN).
+class ModulatedConv(nn.Module):
+    """(x (N, I, H, W), w (N, D)) -> (N, O, H', W'): a conv whose input channels a style A(w) scales.
 
-    `mapping(z)` gives w (N, D); `synthesis(ws)` takes ws (N, num_ws, D), one w per modulated layer
-    (W+); `forward(z)` is the two with w broadcast to every layer.
+    Equalised learning rate as StyleGAN (weights stored ~N(0, 1), scaled by 1/sqrt(fan_in) when
+    used), bias, then leaky ReLU 0.2 times sqrt(2) unless `linear`. `up`: a 4x4 stride-2 transposed
+    conv (DCGAN's upsampling) doubling H and W; its demodulated output is scaled by 2, since each
+    output pixel sees 4 of the 16 taps (a quarter of the weights' energy).
     """
 
-    def __init__(self, cfg: ResNetConfig) -> None:
+    def __init__(self, c_in: int, c_out: int, w_dim: int, up: bool, demodulate: bool, linear: bool) -> None:
+        super().__init__()
+        k = 4 if up else 3
+        shape = (c_in, c_out, k, k) if up else (c_out, c_in, k, k)
+        self.weight = nn.Parameter(torch.randn(shape))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.affine = EqualLinear(w_dim, c_in, bias_init=1.0)
+        self.up, self.demodulate, self.linear = up, demodulate, linear
+        self.gain = 1 / math.sqrt(c_in * k * k / (4 if up else 1))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        conv = {"stride": 2, "padding": 1} if self.up else {"padding": 1}
+        y = modulated_conv(x, self.weight * self.gain, self.affine(w), self.demodulate, self.up, **conv)
+        if self.up and self.demodulate:
+            y = y * 2.0
+        y = y + self.bias[None, :, None, None].to(y.dtype)
+        return y if self.linear else F.leaky_relu(y, LEAK) * GAIN
+
+
+class StyleDCGANSynthesis(nn.Module):
+    """ws (N, num_ws, D) -> images (N, channels, R, R): DCGAN's stages, styled (StyleGAN2 weights).
+
+    A learned constant (8 ngf, 4, 4), a modulated 3x3 conv at 4x4, one modulated transposed conv per
+    doubling with DCGAN's widths (64 px: 8, 4, 2, 1 x ngf), and a last modulated transposed conv to
+    RGB without demodulation (StyleGAN2's to-RGB). Row k of ws styles layer k; num_ws = log2(R) - 1
+    (5 at 64 px).
+    """
+
+    def __init__(self, cfg: DCGANConfig) -> None:
+        super().__init__()
+        widths = [cfg.ngf * m for m in stage_mults(cfg.resolution)]
+        d = cfg.latent_dim
+        self.const = nn.Parameter(torch.randn(widths[0], 4, 4))
+        layers = [ModulatedConv(widths[0], widths[0], d, up=False, demodulate=True, linear=False)]
+        layers += [
+            ModulatedConv(a, b, d, up=True, demodulate=True, linear=False)
+            for a, b in itertools.pairwise(widths)
+        ]
+        layers.append(ModulatedConv(widths[-1], cfg.channels, d, up=True, demodulate=False, linear=True))
+        self.layers = nn.ModuleList(layers)
+        self.num_ws = len(layers)
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        x = self.const[None].expand(ws.shape[0], -1, -1, -1)
+        for k, layer in enumerate(self.layers):
+            x = layer(x, ws[:, k])
+        return x
+
+
+class StyleGenerator(nn.Module):
+    """z (N, latent_dim) float32 -> images (N, channels, R, R), about [-1, 1] (no tanh, as R3GAN).
+
+    The synthesis network is DCGAN's or R3GAN's by the config's family. `mapping(z)` gives w (N, D);
+    `synthesis(ws)` takes ws (N, num_ws, D), one w per modulated layer (W+); `forward(z)` is the two
+    with w broadcast to every layer.
+    """
+
+    def __init__(self, cfg: DCGANConfig | ResNetConfig) -> None:
         super().__init__()
         self.latent_dim, self.resolution = cfg.latent_dim, cfg.resolution
         self.w_dim = cfg.latent_dim
         self.mapping = Mapping(cfg.latent_dim, cfg.mapping_layers)
-        self.synthesis = StyleSynthesis(cfg)
+        self.synthesis = StyleDCGANSynthesis(cfg) if cfg.kind == "dcgan" else StyleResNetSynthesis(cfg)
         self.num_ws = self.synthesis.num_ws
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
