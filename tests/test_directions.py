@@ -496,3 +496,33 @@ def test_saving_over_another_models_directions_replaces_them(tmp_path):
     path = save_directions(a, {"smile": Direction("smile", np.eye(16)[0], 0.0, {})}, tmp_path / "d.json")
     save_directions(b, {"age": Direction("age", np.eye(16)[1], 0.0, {})}, path)
     assert list(load_directions(b, path)) == ["age"]
+
+
+def test_report_has_cosines_of_the_fitted_directions_and_their_attribute_dependency(planted_bundle, tmp_path):
+    from latentkit.latent.editor import Editor
+    from latentkit.latent.report import direction_report
+
+    w = planted_bundle.generator.planted()
+    red = _unit(3) - (_unit(3) @ w) * w
+    supervised = {"kind": "supervised", "method": "svm"}
+    dirs = {
+        "bright": Direction("bright", w, 0.0, dict(supervised)),
+        "red": Direction("red", red / np.linalg.norm(red), 0.0, dict(supervised)),
+    }
+    report = direction_report(
+        Editor(planted_bundle, dirs), PlantedPredictor(), tmp_path, samples=8, grid_rows=1, progress=False
+    )
+    assert report["cosines"] == {"bright": {"bright": 1.0, "red": 0.0}, "red": {"bright": 0.0, "red": 1.0}}
+    assert set(report["dependency"]) == {"bright", "bright_hold_red", "red", "red_hold_bright"}
+    dep = report["dependency"]["bright"]
+    assert dep["target"] == "bright" and dep["strengths"] == [1.0, 2.0, 3.0]
+    # bright is linear in z along w: it moves by strength * slope, in stds of the unedited samples
+    r = report["directions"]["bright"]
+    moved = np.array([1.0, 2.0, 3.0]) * r["slope"]["bright"] / r["base_std"]["bright"]
+    np.testing.assert_allclose(dep["target_change"], moved, rtol=1e-4)
+    np.testing.assert_allclose(
+        dep["per_target_std"]["red"], np.array(dep["ad"]["red"]) / np.abs(moved), rtol=1e-4
+    )
+    md = (tmp_path / "report.md").read_text()
+    assert "Cosines between the fitted attribute directions" in md
+    assert "Attribute dependency (Wu et al. 2021) at strengths +1 / +2 / +3" in md

@@ -15,7 +15,11 @@ rendered and scored by the predictor (binary attributes as probabilities, contin
   both ends of the sweep, in stds. It catches attributes that move differently per sample (a hue
   that shifts one way for some faces and the other way for others), which the mean slope misses;
 - identity drift: mean feature distance to the unedited image, divided by the mean distance
-  between two different unedited samples (0 = same image, 1 = as different as another face).
+  between two different unedited samples (0 = same image, 1 = as different as another face);
+- attribute dependency (StyleSpace, Wu et al. 2021) of every attribute direction, plain and held, at
+  the sweep's positive strengths (default +1/+2/+3): the mean |change| of each other attribute in
+  its own stds, and that per std the target moved (`latentkit.metrics.attribute_dependency`);
+- cosines between the fitted attribute directions (`latentkit.metrics.direction_cosines`).
 
 A random unit direction (seed 0) is swept too, as "random": the yardstick for side effects and
 drift that any step of that length causes.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,7 @@ from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes, write_json
 from latentkit.latent.directions import HELD, check_predictor, held_name, score_latents
 from latentkit.latent.editor import Editor
+from latentkit.metrics.disentangle import attribute_dependency, direction_cosines
 
 MONOTONE_TOL = 0.05  # in stds of the unedited scores: smaller dips are predictor jitter, not reversals
 
@@ -230,11 +236,17 @@ def direction_report(
     jobs["random"] = ("random", rand / np.linalg.norm(rand), None, [])
 
     results: dict[str, Any] = {}
+    dependency: dict[str, Any] = {}
     for label, (name, vector, target, hold) in tqdm(
         jobs.items(), desc="directions", disable=not progress, unit="dir"
     ):
         scores, feats = sweep(editor, predictor, z, vector, strengths, batch)
         r = summarise(scores, feats, strengths, base, base_feats, spread, target)
+        if target is not None:
+            edited = {
+                float(s): {a: scores[a][i] for a in attributes} for i, s in enumerate(strengths) if s > 0
+            }
+            dependency[label] = asdict(attribute_dependency({a: base[a] for a in attributes}, edited, target))
         grid = f"grid_{label}.png"
         _grid(editor, z[:grid_rows], vector, strengths, out / grid)
         meta = directions[name].meta if name in directions else {"kind": "baseline"}
@@ -259,6 +271,11 @@ def direction_report(
                 rows[r["direction"]] = {a: round(r["normalised_slope"][a], 4) for a in attributes}
         return rows
 
+    cos_names, cos = direction_cosines({n: directions[n].vector for n in fitted})
+    cosines = {  # + 0.0 turns a rounded -0.0 into 0.0
+        a: {b: round(float(cos[i, j]), 4) + 0.0 for j, b in enumerate(cos_names)}
+        for i, a in enumerate(cos_names)
+    }
     report = {
         "model": {"name": editor.bundle.name, "weights_sha256": editor.bundle.weights_sha256},
         "samples": samples,
@@ -267,6 +284,8 @@ def direction_report(
         "attributes": attributes,
         "identity_spread": spread,
         "entanglement": {"plain": matrix(False), "held": matrix(True)},
+        "cosines": cosines,
+        "dependency": dependency,
         "directions": results,
         "figures": {"responses": "responses.png", **{k: r["grid"] for k, r in results.items()}},
     }
@@ -276,7 +295,8 @@ def direction_report(
 
 
 def format_markdown(report: dict[str, Any]) -> str:
-    """report.md: a summary table per direction and the two entanglement matrices."""
+    """report.md: a summary table per direction, the two entanglement matrices, the cosines between the
+    fitted directions and their attribute dependency."""
     attrs = report["attributes"]
     lines = [
         f"# Direction report: {report['model']['name']}",
@@ -307,4 +327,36 @@ def format_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"Entanglement ({key}): rows = direction, columns = attribute response", ""]
         lines += ["| | " + " | ".join(attrs) + " |", "|---" * (len(attrs) + 1) + "|"]
         lines += [f"| {d} | " + " | ".join(f"{row[a]:+.2f}" for a in attrs) + " |" for d, row in rows.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _disentanglement_markdown(report)) + "\n"
+
+
+def _disentanglement_markdown(report: dict[str, Any]) -> list[str]:
+    """report.md's cosine matrix and attribute-dependency table (empty without fitted directions)."""
+    lines, cos = [], report.get("cosines", {})
+    if cos:
+        names = list(cos)
+        lines += ["", "Cosines between the fitted attribute directions", ""]
+        lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [f"| {a} | " + " | ".join(f"{cos[a][b]:+.2f}" for b in names) + " |" for a in names]
+    deps = {k: d for k, d in report.get("dependency", {}).items() if d["strengths"]}
+    if not deps:
+        return lines
+
+    def cells(values: list) -> str:
+        return " / ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+    attrs = report["attributes"]
+    steps = " / ".join(f"{s:+g}" for s in next(iter(deps.values()))["strengths"])
+    lines += [
+        "",
+        f"Attribute dependency (Wu et al. 2021) at strengths {steps}: how far the target moved (its stds), "
+        "and each other attribute's mean |change| (its stds) per std the target moved",
+        "",
+        "| direction | target moved | " + " | ".join(attrs) + " |",
+        "|---" * (len(attrs) + 2) + "|",
+    ]
+    for label, d in deps.items():
+        moved = " / ".join(f"{v:+.2f}" for v in d["target_change"])
+        row = [cells(d["per_target_std"][a]) if a in d["per_target_std"] else "-" for a in attrs]
+        lines.append(f"| {label} | {moved} | " + " | ".join(row) + " |")
+    return lines

@@ -18,6 +18,14 @@ import numpy as np
 import torch
 
 from latentkit.errors import LatentkitError
+from latentkit.metrics.disentangle import (
+    Dependency,
+    Separability,
+    attribute_dependency,
+    direction_cosines,
+    linear_separability,
+    separability_by_space,
+)
 from latentkit.metrics.fid import feature_stats, fid, frechet_distance, kid
 from latentkit.metrics.knn import density_coverage, precision_recall
 from latentkit.metrics.modes import mode_metrics, stacked_mode_ids, stacked_mode_metrics
@@ -69,15 +77,21 @@ def real_floor(real_feats: Features, names: Sequence[str], seed: int = 0) -> dic
 
 __all__ = [
     "METRICS",
+    "Dependency",
+    "Separability",
+    "attribute_dependency",
     "compute_metrics",
     "density_coverage",
+    "direction_cosines",
     "feature_stats",
     "fid",
     "frechet_distance",
     "kid",
+    "linear_separability",
     "mode_metrics",
     "precision_recall",
     "real_floor",
+    "separability_by_space",
     "stacked_mode_ids",
     "stacked_mode_metrics",
 ]
