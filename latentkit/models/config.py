@@ -25,6 +25,9 @@ D_NORMS = ("batch", "none", "spectral", "layer", "instance")
 MLP_D_NORMS = ("batch", "none", "spectral", "layer")
 UPSAMPLES = ("transpose", "resize")
 MINIBATCH = ("none", "stddev", "discrimination")
+MLP_D_ACTS = ("leaky", "maxout")
+YES_NO = ("yes", "no")
+MLP_INITS = ("torch", "normal")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
 MAX_SIZE = 16_384  # cap on widths, depths and counts: far above any real model, far below an OOM
 
@@ -34,9 +37,12 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise LatentkitError(f"model config: {name}={value!r} is not one of {', '.join(choices)}")
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, shape: bool = False) -> Any:
-    """A config field with its help, its choices (str fields) and whether the data decide it (shape)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "shape": shape})
+def _opt(
+    default: Any, help: str, choices: tuple[str, ...] | None = None, shape: bool = False, low: int = 1
+) -> Any:
+    """A config field with its help, its choices (str fields), whether the data decide it (shape) and
+    its smallest value (int fields)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "shape": shape, "low": low})
 
 
 @dataclass
@@ -57,8 +63,10 @@ class _PairConfig:
             choices = f.metadata.get("choices")
             if choices:
                 _check_choice(f.name, value, choices)
-            elif expected is int and not 1 <= value <= MAX_SIZE and f.name != "resolution":
-                raise LatentkitError(f"model config: {f.name}={value} must be in 1..{MAX_SIZE}")
+            elif expected is int and not f.metadata["low"] <= value <= MAX_SIZE and f.name != "resolution":
+                raise LatentkitError(
+                    f"model config: {f.name}={value} must be in {f.metadata['low']}..{MAX_SIZE}"
+                )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,10 +165,32 @@ class MLPConfig(_PairConfig):
     )
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+    d_hidden: int = _opt(0, "hidden width of D (0 = hidden)", low=0)
+    d_depth: int = _opt(0, "hidden layers of D (0 = depth)", low=0)
+    d_act: str = _opt(
+        "leaky", "D's hidden units: LeakyReLU(0.2), or maxout (Goodfellow et al. 2013)", MLP_D_ACTS
+    )
+    maxout_pieces: int = _opt(5, "linear pieces per maxout unit (with d_act=maxout)")
+    g_bias: str = _opt(
+        "yes", "biases in G's hidden Linear layers (no: batch norm's shift replaces them)", YES_NO
+    )
+    init: str = _opt(
+        "torch", "weights: PyTorch's default, or N(0, 0.02) with zero biases (PacGAN's)", MLP_INITS
+    )
 
     @property
     def data_shape(self) -> tuple[int, ...]:
         return (self.data_dim,)
+
+    @property
+    def d_width(self) -> int:
+        """D's hidden width: `d_hidden`, or G's `hidden` when 0."""
+        return self.d_hidden or self.hidden
+
+    @property
+    def d_layers(self) -> int:
+        """D's number of hidden layers: `d_depth`, or G's `depth` when 0."""
+        return self.d_depth or self.depth
 
 
 FAMILIES: dict[str, type[_PairConfig]] = {cls.kind: cls for cls in (DCGANConfig, ResNetConfig, MLPConfig)}
