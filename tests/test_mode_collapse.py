@@ -146,3 +146,17 @@ def test_rebuild_makes_the_page_and_json_from_the_result_files_alone(tmp_path):
     assert "| PacGAN4 | 2 | 1,000 | 7.0 ± 1.0 | 85.0 ± 5.0 | 0.02 ± 0.00 (1 inf) | 15 |" in page
     assert "| *PacGAN4, PacGAN (Table 1)* | | | *7.8* | *95.9* | *0.07* | |" in page
     assert "## stacked-digits (1000 modes)\n\nNo results yet." in page
+
+
+def test_unrolling_a_discriminator_with_dead_units_keeps_gs_gradient_finite():
+    from latentkit.train.losses import get_loss
+    from latentkit.train.remedies import unrolled_parameters
+
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    torch.nn.init.constant_(D[0].bias, -100.0)  # every ReLU dead: D[0]'s gradient is exactly 0
+    opt = torch.optim.Adam(D.parameters(), lr=1e-3)
+    fake = torch.randn(8, 2, requires_grad=True)
+    params = unrolled_parameters(D, get_loss("ns"), opt, [torch.randn(8, 2) for _ in range(3)], fake)
+    torch.func.functional_call(D, params, (fake,)).sum().backward()
+    assert torch.isfinite(fake.grad).all()
