@@ -204,12 +204,21 @@ def run_job(job: Job, results: Path, work: Path, keep_run: bool = False) -> Path
     if job.seed == 0 and job.dataset != "stacked-digits":
         if x is None:  # finished in an earlier sitting: draw the final samples again
             x = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed)["x"]
-        result["samples"] = np.round(x[:SCATTER_POINTS], 4).tolist()
+        result["samples"] = encode_points(x[:SCATTER_POINTS])
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     if not keep_run:
         shutil.rmtree(run, ignore_errors=True)
     return out
+
+
+def encode_points(x: np.ndarray) -> str:
+    """(N, 2) points as one string "x,y x,y ..." at 3 decimals (a list would take a line per number)."""
+    return " ".join(f"{a:.3f},{b:.3f}" for a, b in x)
+
+
+def decode_points(text: str) -> np.ndarray:
+    return np.array([[float(v) for v in pair.split(",")] for pair in text.split()]).reshape(-1, 2)
 
 
 def pending(jobs: list[Job], results: Path) -> list[Job]:
@@ -345,7 +354,7 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
             rows_n = math.ceil(len(with_points) / cols)
             fig, axes = plt.subplots(rows_n, cols, figsize=(3.5 * cols, 3.5 * rows_n), squeeze=False)
             for ax, (method, r) in zip(axes.flat, with_points.items(), strict=False):
-                x = np.asarray(r["samples"])
+                x = decode_points(r["samples"])
                 ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4)
                 ax.scatter(means[:, 0], means[:, 1], s=25, c="red", marker="x")
                 ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
