@@ -1,21 +1,22 @@
-"""The PacGAN mode-collapse table on the 2D ring and grid, and a stacked-digits run.
+"""Mode collapse at the papers' budgets: PacGAN's 2D tables and stacked digits, resumable over sittings.
 
-    python benchmarks/mode_collapse.py                 # full table -> docs/mode_collapse.md + PNGs
-    python benchmarks/mode_collapse.py --quick         # a smoke run (few steps, 1 seed, no files)
-    python benchmarks/mode_collapse.py --stacked-only  # only the stacked-digits comparison
+    python benchmarks/mode_collapse.py --datasets ring grid --seeds 10 --workers 2   # run what is missing
+    python benchmarks/mode_collapse.py --datasets stacked-digits --seeds 3
+    python benchmarks/mode_collapse.py --list        # the runs still to do, with their cost so far
+    python benchmarks/mode_collapse.py --rebuild     # docs/mode_collapse.{md,json} + PNGs from the results
+    python benchmarks/mode_collapse.py --time 300    # CPU ms per step of each method (no files written)
 
-Stacked digits (Metz et al. 2017; PacGAN Table 2): three digits as R, G, B -> 1000 modes. A DCGAN
-(32 px, `--stacked-width` channels) is trained with the baseline recipe and with PacGAN4; a digit
-classifier (latentkit's FeatureNet trained on the grey digits) reads each channel of 26,000 samples,
-and we report modes covered out of 1000 and KL(generated modes || uniform).
+Every (dataset, method, seed, steps) run writes one JSON file under `--results` (default
+benchmarks/results/mode_collapse/, committed): final metrics, CPU seconds, the resolved config, and a
+curve of intermediate evaluations every `--eval-every` steps (seed 0 also keeps 2,500 sample points for
+the scatter plots). A finished run is never redone; an unfinished one continues from its last
+evaluation (its run folder lives under `--work`, not committed). The page is rebuilt from the result
+files alone, so the tables can be completed over several sittings on fresh machines.
 
-Protocol (PacGAN, Lin et al. 2018, sec. 5.1, after VEEGAN): ring = 8 Gaussians on the unit circle,
-std 0.01; grid = 25 Gaussians at spacing 2, std 0.05. Generator: MLP with 4 hidden layers of ReLU units
-and batch norm, 2-D noise; discriminator: MLP with 4 hidden layers of LeakyReLU units. PacGAN used 400
-(G) and 3 x 200 maxout (D) units; we use `--width` (default 128) for both to fit a 2-core CPU budget.
-Adam lr 1e-4, beta1 0.5, batch 100 (WGAN-GP: its own defaults). After training, 2,500
-samples are scored: modes covered, % high-quality (within 3 std of a mode), reverse KL of the mode
-histogram to uniform. Mean and standard error over seeds.
+Settings (latentkit.train.presets): `pacgan2d` for ring and grid (PacGAN's G 4 x 400 ReLU + BN, D 3
+maxout layers of 200 x 5, Adam 1e-4 / beta1 0.8, batch 100 D examples, 400,000 steps; 2,500 samples
+scored within 3 std), `veegan-stacked` for stacked digits (DCGAN, z 100, Adam 2e-4 / 0.5, batch 64,
+100,000 steps; 26,000 samples read channel by channel by a digit classifier).
 """
 
 from __future__ import annotations
@@ -24,150 +25,310 @@ import argparse
 import json
 import math
 import os
-import tempfile
+import re
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "mode_collapse"
+WORK = ROOT / "benchmarks" / "results" / "mode_collapse_runs"
+DOCS = ROOT / "docs"
+PRESET_OF = {"ring": "pacgan2d", "grid": "pacgan2d", "stacked-digits": "veegan-stacked"}
+CLASSIFIER_EPOCHS = 80  # held-out accuracy 0.989 on the 180 held-out digits (40 epochs: 0.978)
+SCATTER_POINTS = 2500
 
-METHODS: dict[str, dict] = {
+# A method is its changes to the preset: "pack" packs D, "model" updates the model options, None
+# restores a loss's published optimiser, "recipe" replaces the preset by latentkit's own recipe.
+R3GAN = {"loss": "rpgan", "r1_gamma": 0.1, "r2_gamma": 0.1, "beta1": 0.0, "beta2": 0.99}
+NO_OPTIM = {"lr_g": None, "lr_d": None, "beta1": None, "beta2": None}
+METHODS_2D: dict[str, dict] = {
+    "GAN": {},
     "GAN (minimax)": {"loss": "minimax"},
-    "GAN (non-saturating)": {"loss": "ns"},
-    "WGAN-GP": {"loss": "wgan-gp"},
-    "Unrolled GAN (5 steps)": {"loss": "ns", "unrolled_steps": 5},
-    "Minibatch discrimination": {"loss": "ns", "model": {"minibatch": "discrimination"}},
-    "PacGAN2": {"loss": "ns", "model": {"pack": 2}},
-    "PacGAN4": {"loss": "ns", "model": {"pack": 4}},
-    "PacGAN4 + minibatch stddev": {"loss": "ns", "model": {"pack": 4, "minibatch": "stddev"}},
+    "PacGAN2": {"pack": 2},
+    "PacGAN4": {"pack": 4},
+    "Unrolled GAN (5 steps)": {"unrolled_steps": 5},
+    "Minibatch discrimination": {"model": {"minibatch": "discrimination"}},
+    "WGAN-GP": {"loss": "wgan-gp", **NO_OPTIM},
+    "RpGAN + R1 + R2": R3GAN,
+    "latentkit recipe (RpGAN + R1 + R2)": {"recipe": True},
+}
+METHODS_STACKED: dict[str, dict] = {
+    "GAN": {},
+    "PacGAN2": {"pack": 2},
+    "PacGAN4": {"pack": 4},
+    "RpGAN + R1 + R2": {**R3GAN, "model": {"d_norm": "none"}},  # a gradient penalty refuses D's batch norm
 }
 
-# PacGAN Table 1 (published): modes, % high quality, reverse KL.
+# PacGAN Tables 1 and 2 (mean; ring/grid: modes, % high quality, reverse KL; stacked: modes, KL).
 PUBLISHED = {
-    ("ring", "GAN"): (6.3, 98.2, 0.45),
-    ("grid", "GAN"): (17.3, 94.8, 0.70),
-    ("ring", "PacGAN4"): (7.8, 95.9, 0.07),
-    ("grid", "PacGAN4"): (24.8, 93.6, 0.04),
-}
+    ("ring", "GAN"): (6.3, 98.2, 0.45), ("ring", "PacGAN2"): (7.9, 95.6, 0.07),
+    ("ring", "PacGAN4"): (7.8, 95.9, 0.07), ("grid", "GAN"): (17.3, 94.8, 0.70),
+    ("grid", "PacGAN2"): (23.8, 91.3, 0.13), ("grid", "PacGAN4"): (24.8, 93.6, 0.04),
+    ("stacked-digits", "GAN"): (99.0, None, 3.40), ("stacked-digits", "PacGAN2"): (1000.0, None, 0.06),
+    ("stacked-digits", "PacGAN4"): (1000.0, None, 0.07),
+}  # fmt: skip
 
 
-def run_one(job: tuple[str, str, int, int, int]) -> dict:
-    """Train one (dataset, method, seed) and score 2,500 samples."""
+def methods_for(dataset: str) -> dict[str, dict]:
+    return METHODS_STACKED if dataset == "stacked-digits" else METHODS_2D
+
+
+def slug(name: str) -> str:
+    """A file-name form of a method name: "PacGAN4" -> "pacgan4"."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: a method on a dataset with one seed; `steps` None = the preset's (or recipe's) own."""
+
+    dataset: str
+    method: str
+    seed: int
+    steps: int | None = None
+    eval_every: int = 10_000
+
+    def config(self) -> dict:
+        """The run's TrainConfig fields."""
+        from latentkit.train.presets import preset_config
+        from latentkit.train.recipes import recipe_for
+
+        change = json.loads(json.dumps(methods_for(self.dataset)[self.method]))
+        if change.pop("recipe", False):
+            cfg = {**recipe_for(self.dataset), "dataset": self.dataset, "data_n": 100_000, "ema": 0.0}
+            cfg["steps"] = self.steps or cfg["steps"]
+        else:
+            cfg = preset_config(PRESET_OF[self.dataset], self.dataset, change.pop("pack", 1), self.steps)
+        cfg["model"].update(change.pop("model", {}))
+        cfg.update(change)
+        return {k: v for k, v in {**cfg, "seed": self.seed}.items() if v is not None}
+
+    @property
+    def total_steps(self) -> int:
+        return self.config()["steps"]
+
+    def path(self, results: Path) -> Path:
+        return results / self.dataset / slug(self.method) / f"steps-{self.total_steps}-seed-{self.seed}.json"
+
+
+def _scheduled(cfg: dict) -> bool:
+    """A learning-rate or gamma schedule spans the run, so the run cannot be trained in chunks."""
+    return "cosine" in (cfg.get("lr_schedule"), cfg.get("gamma_schedule"))
+
+
+def evaluate(generator, dataset: str, seed: int, classifier=None, n: int | None = None) -> dict:
+    """Metrics of `generator` on fixed evaluation noise; 2D: modes, HQ, reverse KL; stacked: modes, KL."""
+    import torch
+
+    from latentkit.metrics.modes import mode_metrics, stacked_mode_ids, stacked_mode_metrics
+
+    if dataset == "stacked-digits":
+        from latentkit.metrics.evaluate import generate
+
+        fake = generate(generator, n or 26_000, seed=10_000 + seed)
+        m = stacked_mode_metrics(stacked_mode_ids(classifier, fake))
+        return {"modes_covered": m["modes_covered"], "high_quality": None, "reverse_kl": m["kl"]}
+    g = torch.Generator().manual_seed(10_000 + seed)
+    with torch.no_grad():
+        x = generator(torch.randn(n or 2500, generator.latent_dim, generator=g)).numpy()
+    m = mode_metrics(x, dataset)
+    kl = m["reverse_kl"] if math.isfinite(m["reverse_kl"]) else None  # None: no high-quality sample
+    return {"modes_covered": m["modes_covered"], "high_quality": m["high_quality"], "reverse_kl": kl, "x": x}
+
+
+def digit_classifier(work: Path):
+    """The per-channel digit reader (FeatureNet on the grey digits), trained once and cached in `work`."""
+    from latentkit.data import load_dataset
+    from latentkit.predictor import load_feature_net, save_feature_net, train_feature_net
+
+    path = work / "digit-classifier"
+    if not (path / "config.json").exists():
+        net, report = train_feature_net(load_dataset("digits", size=32), attributes=["digit"],
+                                        epochs=CLASSIFIER_EPOCHS, seed=0, progress=False)  # fmt: skip
+        save_feature_net(path, net, report)
+    net, report = load_feature_net(path)
+    return net, report["attributes"]["digit"]["accuracy"]
+
+
+def run_job(job: Job, results: Path, work: Path, keep_run: bool = False) -> Path:
+    """Train `job` (continuing its unfinished run folder, if any), evaluate every `eval_every` steps,
+    and write its result file; returns that file's path."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    from latentkit.metrics.modes import mode_metrics
+    from latentkit.io import read_json, write_json
     from latentkit.models.bundle import load_bundle
+    from latentkit.train.checkpoint import list_checkpoints
     from latentkit.train.config import TrainConfig
     from latentkit.train.loop import train
 
     torch.set_num_threads(1)
-    dataset, method, seed, steps, width = job
-    options = json.loads(json.dumps(METHODS[method]))
-    model = {"latent_dim": 2, "hidden": width, "depth": 4, "g_norm": "batch", "d_norm": "none"}
-    model.update(options.pop("model", {}))
-    optim = {} if options["loss"] == "wgan-gp" else {"lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.5}
-    cfg = TrainConfig.from_dict({
-        "dataset": dataset, "data_n": 100_000, "batch_size": 100, "steps": steps, "seed": seed, "ema": 0.0,
-        "log_every": 100, "sample_every": 10 * steps, "checkpoint_every": 10 * steps, **optim, **options,
-        "model": model,
-    })  # fmt: skip
-    t = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        run = train(cfg, Path(tmp) / "run", progress=False)
-        G = load_bundle(run).generator
-        with torch.no_grad():
-            x = G(torch.randn(2500, 2, generator=torch.Generator().manual_seed(10_000 + seed))).numpy()
-    return {"dataset": dataset, "method": method, "seed": seed, "seconds": time.perf_counter() - t,
-            **mode_metrics(x, dataset), "samples": x[:2500].tolist()}  # fmt: skip
+    base, out = job.config(), job.path(results)
+    steps, chunk = base["steps"], base["steps"] if _scheduled(base) else job.eval_every
+    run = work / job.dataset / slug(job.method) / out.stem
+    classifier, accuracy = digit_classifier(work) if job.dataset == "stacked-digits" else (None, None)
+    curve = read_json(run / "curve.json") if (run / "curve.json").exists() else []
+    done, x = (curve[-1]["step"] if curve else 0), None
+    t_wall = time.perf_counter()
+    while done < steps:
+        target = min(steps, done + chunk)
+        every = {
+            "log_every": min(1000, target),
+            "sample_every": target,
+            "checkpoint_every": min(target, 10_000),
+        }
+        resume = (run / "checkpoints").is_dir() and bool(list_checkpoints(run / "checkpoints"))
+        t = time.process_time()
+        train(TrainConfig.from_dict({**base, "steps": target, **every}), run, resume=resume, progress=False)
+        cpu = time.process_time() - t + (curve[-1]["cpu_seconds"] if curve else 0.0)
+        m = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed, classifier)
+        x = m.pop("x", None)
+        curve.append({"step": target, **m, "cpu_seconds": round(cpu, 1)})
+        write_json(run / "curve.json", curve)
+        done = target
+    result = {
+        "dataset": job.dataset, "method": job.method, "seed": job.seed, "steps": steps,
+        "metrics": {k: curve[-1][k] for k in ("modes_covered", "high_quality", "reverse_kl")},
+        "cpu_seconds": curve[-1]["cpu_seconds"],
+        "wall_seconds_last_sitting": round(time.perf_counter() - t_wall, 1),
+        "config": read_json(run / "config.json"), "curve": curve,
+    }  # fmt: skip
+    if accuracy is not None:
+        result["classifier_accuracy"] = accuracy
+    if job.seed == 0 and job.dataset != "stacked-digits":
+        if x is None:  # finished in an earlier sitting: draw the final samples again
+            x = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed)["x"]
+        result["samples"] = encode_points(x[:SCATTER_POINTS])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, result)
+    if not keep_run:
+        shutil.rmtree(run, ignore_errors=True)
+    return out
 
 
-STACKED = {"DCGAN (ns)": {}, "PacGAN4": {"pack": 4}}
+def encode_points(x: np.ndarray) -> str:
+    """(N, 2) points as one string "x,y x,y ..." at 3 decimals (a list would take a line per number)."""
+    return " ".join(f"{a:.3f},{b:.3f}" for a, b in x)
 
 
-def run_stacked(steps: int, width: int, samples: int = 26_000) -> dict:
-    """Train the stacked-digits DCGANs and count their modes; returns {method: metrics}."""
-    import torch
-
-    from latentkit.data import load_dataset
-    from latentkit.metrics.evaluate import generate
-    from latentkit.metrics.modes import stacked_mode_ids, stacked_mode_metrics
-    from latentkit.models.bundle import load_bundle
-    from latentkit.predictor import train_feature_net
-    from latentkit.train.config import TrainConfig
-    from latentkit.train.loop import train
-
-    t = time.perf_counter()
-    classifier, report = train_feature_net(load_dataset("digits", size=32), attributes=["digit"], epochs=40,
-                                           seed=0, progress=False)  # fmt: skip
-    results = {
-        "classifier_accuracy": report["attributes"]["digit"],
-        "seconds_classifier": time.perf_counter() - t,
-    }
-    real = load_dataset("stacked-digits", size=32, n=samples, seed=1)
-    results["real data"] = stacked_mode_metrics(stacked_mode_ids(classifier, real.data))
-    for method, model in STACKED.items():
-        t = time.perf_counter()
-        cfg = TrainConfig.from_dict({
-            "dataset": "stacked-digits", "size": 32, "steps": steps, "batch_size": 64,
-            "model": {"ngf": width, "ndf": width, "latent_dim": 100, **model},
-            "log_every": 50, "sample_every": steps, "checkpoint_every": steps,
-        })  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            run = train(cfg, Path(tmp) / "run", progress=False)
-            fake = generate(load_bundle(run).generator, samples, seed=0)
-        torch.manual_seed(0)
-        results[method] = {**stacked_mode_metrics(stacked_mode_ids(classifier, fake)),
-                           "seconds": time.perf_counter() - t}  # fmt: skip
-    return results
+def decode_points(text: str) -> np.ndarray:
+    return np.array([[float(v) for v in pair.split(",")] for pair in text.split()]).reshape(-1, 2)
 
 
-def stacked_markdown(res: dict, steps: int, width: int) -> str:
-    acc = f"{res['classifier_accuracy']['accuracy']:.3f}"
-    lines = [
-        "## Stacked digits (1000 modes)",
+def pending(jobs: list[Job], results: Path) -> list[Job]:
+    """The jobs without a result file (finished runs are skipped)."""
+    return [j for j in jobs if not j.path(results).exists()]
+
+
+def load_results(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(results.glob("*/*/*.json"))]
+
+
+def _mean_se(values: list[float]) -> list[float]:
+    v = np.asarray(values, dtype=float)
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    return [float(v.mean()), se]
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """One row per (dataset, method) at its longest budget: mean and standard error over seeds."""
+    rows = []
+    for dataset in PRESET_OF:
+        for method in methods_for(dataset):
+            runs = [r for r in results if (r["dataset"], r["method"]) == (dataset, method)]
+            if not runs:
+                continue
+            steps = max(r["steps"] for r in runs)
+            runs = [r for r in runs if r["steps"] == steps]
+            metric = {
+                k: [r["metrics"][k] for r in runs] for k in ("modes_covered", "high_quality", "reverse_kl")
+            }
+            finite_kl = [v for v in metric["reverse_kl"] if v is not None]
+            rows.append({
+                "dataset": dataset, "method": method, "seeds": sorted(r["seed"] for r in runs),
+                "steps": steps,
+                "modes": _mean_se(metric["modes_covered"]),
+                "high_quality_pct": None if dataset == "stacked-digits"
+                else [100 * v for v in _mean_se(metric["high_quality"])],
+                "reverse_kl": _mean_se(finite_kl) if finite_kl else None,
+                "reverse_kl_infinite_runs": len(runs) - len(finite_kl),
+                "cpu_seconds_per_run": float(np.mean([r["cpu_seconds"] for r in runs])),
+            })  # fmt: skip
+    return rows
+
+
+def theory_section() -> list[str]:
+    """The worked example of latentkit.theory: D* and JS of two distributions on three points."""
+    from latentkit.theory import js, optimal_discriminator, value_at_optimum
+
+    p, q = np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])
+    d = ", ".join(f"{v:g}" for v in optimal_discriminator(p, q))
+    return [
+        "## The divergence the game minimises",
         "",
-        f"Reproduce: `python benchmarks/mode_collapse.py --stacked-only --stacked-steps {steps}`. "
-        f"DCGAN at 32 px, ngf = ndf = {width}, batch 64, {steps} steps, one seed; 26,000 samples read "
-        f"by a digit classifier (held-out accuracy {acc}).",
+        "For a fixed generator the best discriminator is D*(x) = p_data(x) / (p_data(x) + p_g(x)), and the "
+        "generator then minimises V(D*, G) = -log 4 + 2 JS(p_data || p_g) (Goodfellow et al. 2014; "
+        "`latentkit.theory`). Worked example, p_data = [1/2, 1/2, 0] and p_g = [0, 1/2, 1/2]: "
+        f"D* = [{d}], JS = {js(p, q):.4f} nats (= log 2 / 2), V(D*, G) = {value_at_optimum(p, q):.4f} "
+        f"(= -log 4 + 2 JS = {-math.log(4) + 2 * js(p, q):.4f}). A generator that drops a mode is a p_g "
+        "with a zero where p_data has mass: the tables below measure how close training gets to JS = 0.",
         "",
-        "| | modes covered (of 1000) | KL to uniform | training s |",
-        "| --- | --- | --- | --- |",
     ]
-    for name in ("real data", *STACKED):
-        r = res[name]
-        sec = f"{r['seconds']:.0f}" if "seconds" in r else ""
-        lines.append(f"| {name} | {r['modes_covered']} | {r['kl']:.2f} | {sec} |")
-    lines += ["| *DCGAN, PacGAN paper (Table 2)* | *99.0* | *3.40* | |",
-              "| *PacGAN4, PacGAN paper (Table 2)* | *1000.0* | *0.07* | |", ""]  # fmt: skip
-    return "\n".join(lines)
 
 
-def summarise(results: list[dict]) -> dict:
-    """(dataset, method) -> mean and standard error of each metric."""
-    table = {}
-    for key in {(r["dataset"], r["method"]) for r in results}:
-        rows = [r for r in results if (r["dataset"], r["method"]) == key]
-        stats = {}
-        for metric in ("modes_covered", "high_quality", "reverse_kl", "seconds"):
-            v = np.array([r[metric] for r in rows], dtype=float)
-            # reverse KL is infinite for a run with no high-quality sample at all: average the
-            # finite runs and say how many were not (the table prints "(k inf)").
-            finite = v[np.isfinite(v)]
-            se = finite.std(ddof=1) / math.sqrt(len(finite)) if len(finite) > 1 else 0.0
-            stats[metric] = (
-                float(finite.mean()) if len(finite) else math.inf,
-                float(se),
-                int(len(v) - len(finite)),
+def _fmt(pair: list[float] | None, digits: int, suffix: str = "") -> str:
+    return "" if pair is None else f"{pair[0]:.{digits}f}{suffix} ± {pair[1]:.{digits}f}"
+
+
+def markdown(rows: list[dict], figures: dict[str, list[str]]) -> str:
+    lines = ["# Mode collapse at the papers' budgets", "", *theory_section()]
+    lines += [
+        "Rebuilt by `python benchmarks/mode_collapse.py --rebuild` from the result files in "
+        "benchmarks/results/mode_collapse/ (one per dataset, method and seed); protocol and settings in "
+        "the script's docstring and `latentkit.train.presets`. Mean ± standard error over the seeds listed.",
+        "",
+    ]
+    for dataset in PRESET_OF:
+        mine = [r for r in rows if r["dataset"] == dataset]
+        k = {"ring": 8, "grid": 25, "stacked-digits": 1000}[dataset]
+        lines += [f"## {dataset} ({k} modes)", ""]
+        if not mine:
+            lines += ["No results yet.", ""]
+            continue
+        lines += [
+            f"| method | seeds | steps | modes (of {k}) | high-quality % | reverse KL | CPU s / run |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in mine:
+            inf = f" ({r['reverse_kl_infinite_runs']} inf)" if r["reverse_kl_infinite_runs"] else ""
+            lines.append(
+                f"| {r['method']} | {len(r['seeds'])} | {r['steps']:,} | {_fmt(r['modes'], 1)} "
+                f"| {_fmt(r['high_quality_pct'], 1)} | {_fmt(r['reverse_kl'], 2)}{inf} "
+                f"| {r['cpu_seconds_per_run']:,.0f} |"
             )
-        table[key] = stats
-    return table
+        for (d, name), (m, hq, kl) in PUBLISHED.items():
+            if d == dataset:
+                table = "Table 2" if dataset == "stacked-digits" else "Table 1"
+                lines.append(
+                    f"| *{name}, PacGAN ({table})* | | | *{m}* | *{'' if hq is None else hq}* | *{kl}* | |"
+                )
+        lines.append("")
+        lines += [
+            f"![{dataset}: {what}]({name})"
+            for what, name in zip(("samples", "curves"), figures.get(dataset, []), strict=False)
+        ]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def scatter(results: list[dict], dataset: str, path: Path) -> None:
-    """One panel per method: seed 0's samples over the true modes."""
+def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list[str]]:
+    """Per dataset: a scatter of seed 0's samples per method (2D) and seed 0's curves; file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,130 +336,154 @@ def scatter(results: list[dict], dataset: str, path: Path) -> None:
 
     from latentkit.data.mixtures import mixture_means
 
-    means = mixture_means(dataset)
-    fig, axes = plt.subplots(2, 4, figsize=(14, 7), constrained_layout=True)
-    lim = 1.5 if dataset == "ring" else 5.5
-    for ax, method in zip(axes.flat, METHODS, strict=True):
-        (r,) = [r for r in results if r["dataset"] == dataset and r["method"] == method and r["seed"] == 0]
-        x = np.array(r["samples"])
-        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4)
-        ax.scatter(means[:, 0], means[:, 1], s=25, c="red", marker="x")
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_title(f"{method}\n{r['modes_covered']} modes, {100 * r['high_quality']:.0f}% HQ", fontsize=9)
-    fig.suptitle(f"{dataset}: 2,500 samples of seed 0 (red x: true modes)")
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    made: dict[str, list[str]] = {}
+    for dataset in PRESET_OF:
+        budget = {x["method"]: x["steps"] for x in rows if x["dataset"] == dataset}
+        first = {
+            r["method"]: r
+            for r in results
+            if r["dataset"] == dataset and r["seed"] == 0 and budget.get(r["method"]) == r["steps"]
+        }
+        if not first:
+            continue
+        names = []
+        with_points = {m: r for m, r in first.items() if "samples" in r}
+        if with_points:
+            means, lim = mixture_means(dataset), 1.5 if dataset == "ring" else 5.5
+            cols = min(4, len(with_points))
+            rows_n = math.ceil(len(with_points) / cols)
+            fig, axes = plt.subplots(rows_n, cols, figsize=(3.5 * cols, 3.5 * rows_n), squeeze=False)
+            for ax, (method, r) in zip(axes.flat, with_points.items(), strict=False):
+                x = decode_points(r["samples"])
+                ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4)
+                ax.scatter(means[:, 0], means[:, 1], s=25, c="red", marker="x")
+                ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+                m = r["metrics"]
+                ax.set_title(
+                    f"{method}\n{m['modes_covered']} modes, {100 * m['high_quality']:.0f}% HQ", fontsize=8
+                )
+            for ax in list(axes.flat)[len(with_points) :]:
+                ax.axis("off")
+            fig.suptitle(f"{dataset}: 2,500 samples of seed 0 at the end of training (red x: modes)")
+            fig.tight_layout()
+            names.append(f"mode_collapse_{dataset}.png")
+            fig.savefig(docs / names[-1], dpi=80)
+            plt.close(fig)
+        panels = (
+            ("modes_covered", "high_quality")
+            if dataset != "stacked-digits"
+            else ("modes_covered", "reverse_kl")
+        )
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for method, r in first.items():
+            steps = [c["step"] for c in r["curve"]]
+            for ax, key in zip(axes, panels, strict=True):
+                ax.plot(
+                    steps,
+                    [np.nan if c[key] is None else c[key] for c in r["curve"]],
+                    marker=".",
+                    label=method,
+                )
+        for ax, key in zip(axes, panels, strict=True):
+            ax.set(xlabel="generator steps", ylabel=key.replace("_", " "))
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"{dataset}: seed 0 evaluated during training")
+        fig.tight_layout()
+        names.append(f"mode_collapse_{dataset}_curves.png")
+        fig.savefig(docs / names[-1], dpi=80)
+        plt.close(fig)
+        made[dataset] = names
+    return made
 
 
-def markdown(table: dict, steps: int, seeds: int, minutes: float, workers: int) -> str:
-    lines = [
-        "# Mode collapse on the 2D benchmarks",
-        "",
-        f"Reproduce: `python benchmarks/mode_collapse.py --steps {steps} --seeds {seeds}` "
-        f"({minutes:.0f} min wall clock with --workers {workers}). {steps} generator steps per run, "
-        f"batch 100; mean ± standard error over {seeds} seeds; 2,500 samples scored per run. "
-        "Protocol in the script's docstring.",
-        "",
-    ]
-    for dataset in ("ring", "grid"):
-        k = 8 if dataset == "ring" else 25
-        lines += [
-            f"## {dataset} ({k} modes)",
-            "",
-            f"| method | modes (max {k}) | high-quality samples | reverse KL | s / run |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for method in METHODS:
-            s = table[(dataset, method)]
-            m, hq, kl, sec = s["modes_covered"], s["high_quality"], s["reverse_kl"], s["seconds"]
-            lines.append(
-                f"| {method} | {m[0]:.1f} ± {m[1]:.1f} | {100 * hq[0]:.1f}% ± {100 * hq[1]:.1f} "
-                f"| {kl[0]:.2f} ± {kl[1]:.2f}{f' ({kl[2]} inf)' if kl[2] else ''} | {sec[0]:.0f} |"
-            )
-        for name in ("GAN", "PacGAN4"):
-            m, hq, kl = PUBLISHED[(dataset, name)]
-            lines.append(f"| *{name}, PacGAN paper (Table 1)* | *{m}* | *{hq}%* | *{kl}* | |")
-        lines += ["", verdict(table, dataset), ""]
-        lines += [f"![{dataset} samples per method](mode_collapse_{dataset}.png)", ""]
-    return "\n".join(lines)
+def rebuild(results: Path, docs: Path, with_figures: bool = True) -> list[dict]:
+    """Write docs/mode_collapse.md and .json (and the figures) from the result files; returns the rows."""
+    from latentkit.io import write_bytes, write_json
+
+    found = load_results(results)
+    rows = summarise(found)
+    docs.mkdir(parents=True, exist_ok=True)
+    made = figures(found, rows, docs) if with_figures else {}
+    write_json(docs / "mode_collapse.json", {"rows": rows, "published": [
+        {"dataset": d, "method": m, "modes": v[0], "high_quality_pct": v[1], "reverse_kl": v[2]}
+        for (d, m), v in PUBLISHED.items()]})  # fmt: skip
+    write_bytes(docs / "mode_collapse.md", markdown(rows, made).encode())
+    return rows
 
 
-def best_method(table: dict, dataset: str) -> str:
-    """The method with the most modes covered, ties broken by the lower reverse KL."""
-    return max(
-        METHODS,
-        key=lambda m: (table[(dataset, m)]["modes_covered"][0], -table[(dataset, m)]["reverse_kl"][0]),
-    )
+def time_methods(datasets: list[str], steps: int) -> None:
+    """CPU ms per step of each method (short runs through train()), and the cost at the full budget."""
+    import tempfile
 
+    from latentkit.train.config import TrainConfig
+    from latentkit.train.loop import train
 
-def verdict(table: dict, dataset: str) -> str:
-    """One plain sentence: our best configuration against the published PacGAN4 figures."""
-    best = best_method(table, dataset)
-    s = table[(dataset, best)]
-    m, hq, kl = s["modes_covered"][0], 100 * s["high_quality"][0], s["reverse_kl"][0]
-    pm, phq, pkl = PUBLISHED[(dataset, "PacGAN4")]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
 
-    def cmp(ours: float, theirs: float, higher_is_better: bool) -> str:
-        better = ours > theirs if higher_is_better else ours < theirs
-        return "better" if better else ("equal" if ours == theirs else "worse")
-
-    return (
-        f"**Best here: {best}** with {m:.1f} modes, {hq:.1f}% high-quality samples and reverse KL {kl:.2f}, "
-        f"against the published PacGAN4 {pm} / {phq}% / {pkl}: modes {cmp(m, pm, True)}, "
-        f"quality {cmp(hq, phq, True)}, reverse KL {cmp(kl, pkl, False)} (our networks are smaller than the "
-        f"paper's; see the protocol)."
-    )
+    torch.set_num_threads(1)
+    for dataset in datasets:
+        for method in methods_for(dataset):
+            full = Job(dataset, method, 0).config()
+            cfg = {
+                **full,
+                "steps": steps,
+                "log_every": steps,
+                "sample_every": steps,
+                "checkpoint_every": steps,
+            }
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.process_time()
+                train(TrainConfig.from_dict(cfg), Path(tmp) / "run", progress=False)
+                ms = 1000 * (time.process_time() - t) / steps
+            print(f"{dataset:15s} {method:36s} {ms:7.1f} ms/step  -> {ms * full['steps'] / 3.6e6:6.2f} CPU h "
+                  f"for {full['steps']:,} steps", flush=True)  # fmt: skip
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--width", type=int, default=128, help="hidden units of G and D")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--quick", action="store_true", help="smoke run: 50 steps, 1 seed, print only")
-    p.add_argument("--stacked-only", action="store_true", help="only the stacked-digits comparison")
-    p.add_argument("--stacked-steps", type=int, default=1500)
-    p.add_argument("--stacked-width", type=int, default=16)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["ring", "grid"], choices=list(PRESET_OF))
+    p.add_argument("--methods", nargs="+", default=None, help="method names (default: all of the dataset)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (PacGAN ran 10)")
+    p.add_argument("--steps", type=int, default=None, help="generator steps (default: the paper's)")
+    p.add_argument("--eval-every", type=int, default=10_000, help="steps between evaluations (the curves)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--work", type=Path, default=WORK, help="unfinished run folders (not committed)")
+    p.add_argument("--docs", type=Path, default=DOCS)
+    p.add_argument("--keep-runs", action="store_true", help="keep each finished run's folder in --work")
+    p.add_argument("--list", action="store_true", help="print the runs still to do and exit")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the page from the result files only")
+    p.add_argument("--time", type=int, default=0, metavar="STEPS", help="time each method for STEPS steps")
     args = p.parse_args()
-    if args.stacked_only:
-        res = run_stacked(args.stacked_steps, args.stacked_width)
-        print(json.dumps(res, indent=1))
-        path = DOCS / "mode_collapse.md"
-        text = path.read_text().split("## Stacked digits")[0] if path.exists() else ""
-        path.write_text(
-            text.rstrip() + "\n\n" + stacked_markdown(res, args.stacked_steps, args.stacked_width)
-        )
+    if args.rebuild:
+        rows = rebuild(args.results, args.docs)
+        print(f"wrote {args.docs / 'mode_collapse.md'} ({len(rows)} rows)")
         return
-    if args.quick:
-        args.steps, args.seeds = 50, 1
+    if args.time:
+        time_methods(args.datasets, args.time)
+        return
     jobs = [
-        (d, m, s, args.steps, args.width)
+        Job(d, m, s, args.steps, args.eval_every)
         for s in range(args.seeds)
-        for d in ("ring", "grid")
-        for m in METHODS
+        for d in args.datasets
+        for m in (args.methods or methods_for(d))
+        if m in methods_for(d)
     ]
-    t = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(run_one, jobs))
-    minutes = (time.perf_counter() - t) / 60
-    table = summarise(results)
-    for (dataset, method), s in sorted(table.items()):
-        print(dataset, method, {k: round(v[0], 3) for k, v in s.items()})
-    if args.quick:
+    todo = pending(jobs, args.results)
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done; {len(todo)} to run")
+    if args.list:
+        for j in todo:
+            print(f"  {j.dataset} / {j.method} / seed {j.seed} / {j.total_steps:,} steps")
         return
-    DOCS.mkdir(exist_ok=True)
-    for dataset in ("ring", "grid"):
-        scatter(results, dataset, DOCS / f"mode_collapse_{dataset}.png")
-    path = DOCS / "mode_collapse.md"
-    _, marker, rest = path.read_text().partition("## Stacked digits") if path.exists() else ("", "", "")
-    path.write_text(
-        markdown(table, args.steps, args.seeds, minutes, args.workers)
-        + ("\n" + marker + rest if marker else "")
-    )
-    print(f"wrote {DOCS / 'mode_collapse.md'} in {minutes:.1f} min")
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / ".gitignore").write_text("*\n")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the workers
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, j, args.results, args.work, args.keep_runs) for j in todo]
+        for f in futures:
+            print("wrote", f.result(), flush=True)
+    rebuild(args.results, args.docs)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def test_each_family_holds_only_its_own_fields():
         "pack", "minibatch", "mapping_layers",
     }  # fmt: skip
     assert set(MLPConfig().to_dict()) == {
-        "kind", "data_dim", "latent_dim", "hidden", "depth", "g_norm", "d_norm", "pack", "minibatch"
+        "kind", "data_dim", "latent_dim", "hidden", "depth", "g_norm", "d_norm", "pack", "minibatch",
+        "d_hidden", "d_depth", "d_act", "maxout_pieces", "g_bias", "init",
     }  # fmt: skip
     with pytest.raises(TypeError):
         MLPConfig(resolution=3)

@@ -25,6 +25,9 @@ D_NORMS = ("batch", "none", "spectral", "layer", "instance")
 MLP_D_NORMS = ("batch", "none", "spectral", "layer")
 UPSAMPLES = ("transpose", "resize")
 MINIBATCH = ("none", "stddev", "discrimination")
+MLP_D_ACTS = ("leaky", "maxout")
+YES_NO = ("yes", "no")
+MLP_INITS = ("torch", "normal")
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 256
 MAPPING_HELP = (0, "StyleGAN mapping network z -> w of this many layers (0: G reads z, no W space)")
 MAX_SIZE = 16_384  # cap on widths, depths and counts: far above any real model, far below an OOM
@@ -183,10 +186,32 @@ class MLPConfig(_PairConfig):
     )
     pack: int = _opt(1, "PacGAN: D judges this many samples at once (1 = off)")
     minibatch: str = _opt("none", "a batch-level layer before D's head", MINIBATCH)
+    d_hidden: int = _opt(0, "hidden width of D (0 = hidden)", minimum=0)
+    d_depth: int = _opt(0, "hidden layers of D (0 = depth)", minimum=0)
+    d_act: str = _opt(
+        "leaky", "D's hidden units: LeakyReLU(0.2), or maxout (Goodfellow et al. 2013)", MLP_D_ACTS
+    )
+    maxout_pieces: int = _opt(5, "linear pieces per maxout unit (with d_act=maxout)")
+    g_bias: str = _opt(
+        "yes", "biases in G's hidden Linear layers (no: batch norm's shift replaces them)", YES_NO
+    )
+    init: str = _opt(
+        "torch", "weights: PyTorch's default, or N(0, 0.02) with zero biases (PacGAN's)", MLP_INITS
+    )
 
     @property
     def data_shape(self) -> tuple[int, ...]:
         return (self.data_dim,)
+
+    @property
+    def d_width(self) -> int:
+        """D's hidden width: `d_hidden`, or G's `hidden` when 0."""
+        return self.d_hidden or self.hidden
+
+    @property
+    def d_layers(self) -> int:
+        """D's number of hidden layers: `d_depth`, or G's `depth` when 0."""
+        return self.d_depth or self.depth
 
 
 FAMILIES: dict[str, type[_PairConfig]] = {cls.kind: cls for cls in (DCGANConfig, ResNetConfig, MLPConfig)}

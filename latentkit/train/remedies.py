@@ -62,7 +62,9 @@ def unrolled_parameters(
             m[i] = b1 * m[i] + (1 - b1) * g
             v[i] = b2 * v[i] + (1 - b2) * g * g
             m_hat, v_hat = m[i] / (1 - b1**t), v[i] / (1 - b2**t)
-            new[name] = params[name] - lr * m_hat / (v_hat.sqrt() + eps)
+            # clamp: sqrt's derivative is infinite at 0, and a parameter whose gradient is exactly 0 so
+            # far (a dead unit, a maxout piece never chosen) would turn G's gradient into inf * 0 = nan.
+            new[name] = params[name] - lr * m_hat / (v_hat.clamp_min(1e-30).sqrt() + eps)
         params = new
     return params
 
