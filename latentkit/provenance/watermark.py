@@ -36,7 +36,7 @@ ISS2 = "latentkit-iss/2"
 # The export id width every export gets (export.py): 24 bits = /1 still. /2 loses a 50% downscale
 # saved as JPEG q90 (tests/test_provenance.py resize50; its 40-60 cycle band is at the 128 px copy's
 # Nyquist), which /1 keeps. Set 32 to export /2: all else it meets (docs/provenance.md).
-EXPORT_ID_BITS = 24
+EXPORT_ID_BITS = 32
 # /2's band (40-60 cycles per image) does not fit a smaller image: measured on 20 faces, found in
 # 0% at 64 and 96 px, 100% at 128 px (but 0% after JPEG q75). Smaller exports carry /1 only.
 ISS2_MIN_SIZE = 128
