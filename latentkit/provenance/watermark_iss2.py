@@ -36,7 +36,7 @@ GRID = 256  # detection grid side; images are resized to it
 TILE = 64  # period of the mark on the grid
 N_CODED = 127  # BCH(127, 64) codeword
 N_DECOYS = 16  # unembedded patterns: the noise floor for the confidence
-PAYLOAD_BAND = (7.5, 12.5)  # cycles per tile (x4 = 30-50 cycles per image): below 0.75 of Nyquist at half size
+PAYLOAD_BAND = (7.5, 12.5)  # cycles per tile (x4 = 30-50 per image): < 0.8 of Nyquist at half size
 SYNC_BAND = (10.0, 15.0)
 N_SYNC = 16
 SYNC_SHARE = 0.3  # fraction of the mark's energy in the sync constellation
