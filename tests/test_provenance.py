@@ -288,7 +288,10 @@ def test_watermark_survives_jpeg_q75_resize_and_crop(exports, tmp_path, attack):
         img.crop((13, 13, 243, 243)).save(path, quality=90)  # 10% off each side length, no rescale
     report = verify_image(path)
     assert report.watermark.found and report.watermark.export_id == exports["png"].export_id
-    assert report.watermark.confidence > 3
+    # /2 (8-hex ids since issue 21): found means BCH-decoded; keep a margin below its 8-flip limit.
+    # Its confidence is mean |correlation| / noise RMS (0.8 unmarked), /1's scale was higher.
+    assert report.watermark.scheme == "latentkit-iss/2" and report.watermark.bits_corrected <= 4
+    assert report.watermark.confidence > 2
 
 
 def test_foreign_image_reports_what_is_missing(tmp_path, cli):

@@ -16,6 +16,7 @@ from latentkit.provenance.watermark import (
     detect_watermark,
     detect_watermark_frames,
     embed_watermark,
+    export_id_bits,
     new_export_id,
     payload_bits,
     read_payload,
@@ -43,6 +44,12 @@ def marked(faces):
 def _jpeg(pixels, quality):
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _png(pixels):
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
     return np.asarray(Image.open(buf).convert("RGB"))
 
 
@@ -107,6 +114,24 @@ def test_survives_jpeg_resize_gain_and_aspect(marked):
         assert _found(np.asarray(img.resize((256, 192), Image.BICUBIC)), export_id)  # 4:3
         assert _found(np.clip(pixels * 1.2, 0, 255).astype(np.uint8), export_id)
         assert _found(np.clip((pixels - 128.0) * 0.8 + 128, 0, 255).astype(np.uint8), export_id)
+        assert _found(np.clip(pixels * 0.8, 0, 255).astype(np.uint8), export_id)
+        assert _found(np.clip((pixels - 128.0) * 1.2 + 128, 0, 255).astype(np.uint8), export_id)
+        half = img.resize((128, 128), Image.BICUBIC)
+        assert _found(_jpeg(np.asarray(half), 90), export_id)  # the 128 px copy saved as JPEG q90
+        assert _found(_png(np.asarray(img.resize((230, 230), Image.BILINEAR))), export_id)  # screenshot
+
+
+def test_previews_under_128_px_carry_scheme_1_and_it_is_read(faces):
+    assert export_id_bits(64) == 24 and export_id_bits(96) == 24 and export_id_bits(128) == 32
+    preview = np.asarray(Image.fromarray(faces[0]).resize((96, 96), Image.BICUBIC))
+    r = detect_watermark(embed_watermark(preview, "5eed2b"))
+    assert r.found and r.export_id == "5eed2b" and r.scheme == "latentkit-iss/1"
+
+
+@pytest.mark.xfail(strict=True, reason="both bands (/1 32-64, /2 30-50 cycles) exceed 64 px's Nyquist")
+def test_a_64_px_preview_carries_a_readable_mark(faces):
+    preview = np.asarray(Image.fromarray(faces[0]).resize((64, 64), Image.BICUBIC))
+    assert detect_watermark(embed_watermark(preview, "5eed2b")).found
 
 
 def test_resynchronises_rotation_and_a_rescaled_crop(marked):
@@ -151,7 +176,9 @@ def test_unwatermarked_images_are_not_found(faces):
     for image in [*faces, *others]:
         result = detect_watermark(image)
         assert not result.found and result.export_id is None and result.model_fingerprint is None
-        assert result.confidence < 2.5
+        # A pure lattice sinusoid (`stripes`) lands on one /2 pattern: 2.9 (was < 2.5 before issue 21's
+        # disjoint-frequency patterns). Found-ness is decided by the BCH check, not this number.
+        assert result.confidence < 3.5
 
 
 @pytest.fixture(scope="module")

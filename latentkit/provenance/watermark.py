@@ -7,7 +7,8 @@ and crop offset from a sync constellation before decoding.
 "latentkit-iss/1" (`watermark_iss1.py`): 16-bit tag + 24-bit export id + CRC-8; still read.
 
 The export id's width names the scheme: 8 hex digits embed /2, 6 hex digits embed /1 (so re-exporting
-an old manifest's id reproduces its pixels). `new_export_id(32)` gives 8, the default still 6.
+an old manifest's id reproduces its pixels). Exports >= 128 px get 8 (`EXPORT_ID_BITS`), smaller
+previews 6.
 
 False positives, by design: a /2 reading counts only when the received 127 bits are within
 `MAX_CORRECTED` = 8 bit flips of a codeword. An image without the mark reads as 127 fair coin flips,
@@ -33,12 +34,10 @@ from latentkit.provenance.watermark_iss1 import crc8, read_payload
 from latentkit.provenance.watermark_iss1 import payload_bits as payload_bits_iss1
 
 ISS2 = "latentkit-iss/2"
-# The export id width every export gets (export.py): 24 bits = /1 still. /2 loses a 50% downscale
-# saved as JPEG q90 (tests/test_provenance.py resize50; its 40-60 cycle band is at the 128 px copy's
-# Nyquist), which /1 keeps. Set 32 to export /2: all else it meets (docs/provenance.md).
-EXPORT_ID_BITS = 24
-# /2's band (40-60 cycles per image) does not fit a smaller image: measured on 20 faces, found in
-# 0% at 64 and 96 px, 100% at 128 px (but 0% after JPEG q75). Smaller exports carry /1 only.
+# The export id width every export gets (export.py): 32 bits = /2 for exports >= ISS2_MIN_SIZE.
+EXPORT_ID_BITS = 32
+# /2's band (30-50 cycles per image) needs Nyquist above 50: a 64 px preview (Nyquist 32) cannot
+# hold it and carries /1 (24-bit id), read back by the same detector.
 ISS2_MIN_SIZE = 128
 
 

@@ -7,7 +7,8 @@ The mark is periodic: one 64x64 tile repeated 4x4 over a 256x256 grid, then resi
 periodic signal has all its energy on a lattice of frequencies (multiples of 4 cycles per image), so:
 
 * **payload**: 127 BCH(127, 64)-coded bits (provenance/ecc.py), each a pseudo-random tile pattern
-  band-limited to `PAYLOAD_BAND` cycles per tile (40-60 cycles per image), embedded with improved
+  of lattice sinusoids in `PAYLOAD_BAND` (30-50 cycles per image), no frequency shared between two
+  patterns (`patterns`), embedded with improved
   spread spectrum (Malvar & Florencio 2003): the host's own correlation is cancelled. 16 decoy
   patterns, never embedded, give the noise floor of the confidence.
 * **sync**: a fixed constellation of `N_SYNC` sinusoids in `SYNC_BAND` carries `SYNC_SHARE` of the
@@ -35,7 +36,7 @@ GRID = 256  # detection grid side; images are resized to it
 TILE = 64  # period of the mark on the grid
 N_CODED = 127  # BCH(127, 64) codeword
 N_DECOYS = 16  # unembedded patterns: the noise floor for the confidence
-PAYLOAD_BAND = (10.0, 15.0)  # cycles per tile (x4 = cycles per image): above a 64 px model's detail
+PAYLOAD_BAND = (7.5, 12.5)  # cycles per tile (x4 = 30-50 per image): < 0.8 of Nyquist at half size
 SYNC_BAND = (10.0, 15.0)
 N_SYNC = 16
 SYNC_SHARE = 0.3  # fraction of the mark's energy in the sync constellation
@@ -102,18 +103,30 @@ def sync_tile() -> np.ndarray:
 def patterns() -> np.ndarray:
     """(N_CODED + N_DECOYS, TILE*TILE) float32 unit-norm payload patterns (then decoys).
 
-    +-1 noise from raw PCG64 output (stable across numpy versions), band-passed to PAYLOAD_BAND minus
-    the sync frequencies, so payload and sync are exactly orthogonal.
+    Each pattern is a few sinusoids of the tile's DFT lattice in PAYLOAD_BAND (minus the sync
+    frequencies), and no two patterns share one: the real degrees of freedom (a frequency's cosine
+    or sine) are dealt out in a public random order, with random signs. Disjoint spectra stay
+    orthogonal through any shift-invariant filter (resampling, blur, most of JPEG), so the
+    embedder's host cancellation survives them too; patterns spread over the whole band lost it
+    after a 50% downscale and JPEG q90. Each pattern mixes frequencies across the band.
     """
     k = N_CODED + N_DECOYS
-    raw = np.random.PCG64(SEED).random_raw(k * TILE * TILE // 64)
-    signs = np.unpackbits(raw.astype("<u8").view(np.uint8)).astype(np.float32) * 2 - 1
     ky, kx = _tile_freqs()
-    mask = (np.hypot(kx, ky) >= PAYLOAD_BAND[0]) & (np.hypot(kx, ky) <= PAYLOAD_BAND[1])
+    radius = np.hypot(kx, ky)
+    mask = (radius >= PAYLOAD_BAND[0]) & (radius <= PAYLOAD_BAND[1])
     for fx, fy in sync_freqs().astype(int):
         mask[fy % TILE, fx % TILE] = mask[-fy % TILE, -fx % TILE] = False
-    p = np.fft.ifft2(np.fft.fft2(signs.reshape(k, TILE, TILE)) * mask).real.reshape(k, -1)
-    return (p / np.linalg.norm(p, axis=1, keepdims=True)).astype(np.float32)
+    half = mask & ((ky > 0) | ((ky == 0) & (kx > 0)))  # one of each conjugate pair
+    dof = [(int(fy), int(fx), phase) for fy, fx in zip(ky[half], kx[half], strict=True) for phase in (0, 1)]
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(dof))
+    signs = rng.integers(0, 2, len(dof)) * 2 - 1
+    yy, xx = np.mgrid[:TILE, :TILE] / TILE
+    out = np.zeros((k, TILE * TILE))
+    for j, i in enumerate(order):
+        fy, fx, phase = dof[i]
+        out[j % k] += signs[j] * np.cos(2 * np.pi * (fx * xx + fy * yy) + phase * np.pi / 2).ravel()
+    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=1)
