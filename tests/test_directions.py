@@ -328,6 +328,7 @@ class LinearGenerator(torch.nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.a = torch.nn.Parameter(torch.randn(dim, 3 * 32 * 32, generator=g), requires_grad=False)
+        self.latent_dim = dim
 
     def forward(self, z):
         return 0.1 * (z @ self.a).reshape(-1, 3, 32, 32)

@@ -215,6 +215,7 @@ def test_edited_export_verifies_and_records_the_edit(editor, home, tmp_path):
             "mode": "relative",
             "hold": ["glasses"],
             "method": "svm",
+            "space": "z",
         },
         {
             "direction": "age",
@@ -222,6 +223,7 @@ def test_edited_export_verifies_and_records_the_edit(editor, home, tmp_path):
             "mode": "relative",
             "hold": ["glasses"],
             "method": "svm",
+            "space": "z",
         },
     ]
     assert report.manifest["latent"]["seed"] == 3

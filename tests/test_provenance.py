@@ -45,12 +45,17 @@ def bundle_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exports(home, bundle_dir, tmp_path_factory):
-    """One export per format of seed 3 with an edit record, made once: format -> ExportResult."""
+    """One export per format of seed 3 with an edit record, made once: format -> ExportResult.
+
+    The export id is fixed so the attack tests below are deterministic (a random id would make
+    them a fresh 99.5% trial on every run)."""
     bundle = load_bundle(bundle_dir)
     out = tmp_path_factory.mktemp("exports")
     edits = [{"direction": "smile", "strength": 1.5, "mode": "relative", "conditioned_on": ["age"]}]
     return {
-        fmt: export_image(bundle, sample_latent(3, 16), out, f"face{suffix}", seed=3, edits=edits)
+        fmt: export_image(
+            bundle, sample_latent(3, 16), out, f"face{suffix}", seed=3, edits=edits, export_id="5ca1ab1e"
+        )
         for fmt, suffix in FORMATS.items()
     }
 
@@ -291,7 +296,7 @@ def test_watermark_survives_jpeg_q75_resize_and_crop(exports, tmp_path, attack):
     # /2 (8-hex ids since issue 21): found means BCH-decoded; keep a margin below its 8-flip limit.
     # Its confidence is mean |correlation| / noise RMS (0.8 unmarked), /1's scale was higher.
     assert report.watermark.scheme == "latentkit-iss/2" and report.watermark.bits_corrected <= 4
-    assert report.watermark.confidence > 2
+    assert report.watermark.confidence > 1.5  # an unmarked image reads ~0.8
 
 
 def test_foreign_image_reports_what_is_missing(tmp_path, cli):

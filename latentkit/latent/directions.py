@@ -6,6 +6,10 @@ a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeli
 in batches, score with the attribute predictor, fit each attribute with a finder from
 `latentkit.latent.finders` (re-exported here), and add unsupervised PCA / SeFa directions.
 `held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
+
+Directions live in one latent space, recorded in the file: "z", or "w" for a style-based generator
+(`latentkit.models.latents`), where InterFaceGAN's protocol runs on w = mapping(z) (the same
+images, scored the same way); a w direction also moves a w+ latent, every layer alike.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from latentkit.latent.finders import (
     hold_fixed,
     make_finder,
 )
+from latentkit.models.latents import check_space, edit_space, map_to_w, synthesize
 
 FORMAT = "latentkit-directions"
 VERSION = 1
@@ -45,7 +50,7 @@ HELD = "held"  # the `kind` of a stored variant with other directions held fixed
 
 @dataclass
 class Direction:
-    """A named unit direction in z.
+    """A named unit direction in z or w.
 
     Attributes:
         name: e.g. "smile", "pca0", "sefa3".
@@ -53,23 +58,25 @@ class Direction:
         intercept: distance(z) = z @ vector + intercept (0 for unsupervised directions).
         meta: JSON-able record: kind ("supervised", "pca", "sefa", "held", "custom"), method,
             validation, N, ...; held variants also name their "base" and the "hold" list.
+        space: the latent space of `vector`, "z" or "w".
     """
 
     name: str
     vector: np.ndarray
     intercept: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    space: str = "z"
 
     def distance(self, z: np.ndarray) -> np.ndarray:
         """Signed distance of z (..., D) -> (...)."""
         return np.asarray(z, dtype=np.float64) @ self.vector + self.intercept
 
 
-def from_finder(name: str, finder: _LinearDirection, **meta: Any) -> Direction:
-    """A `Direction` from a fitted supervised finder, its fit record merged with `meta`."""
+def from_finder(name: str, finder: _LinearDirection, space: str = "z", **meta: Any) -> Direction:
+    """A `Direction` in `space` from a fitted supervised finder, its fit record merged with `meta`."""
     extra = {"center": finder.center_, "slope": finder.slope_} if isinstance(finder, RidgeDirection) else {}
     meta = {"kind": "supervised", **finder.info(), **extra, **meta}
-    return Direction(name, finder.direction_, float(finder.intercept_), meta)
+    return Direction(name, finder.direction_, float(finder.intercept_), meta, space)
 
 
 def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str]) -> Direction:
@@ -86,7 +93,7 @@ def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str
         raise LatentkitError(f"held variant of {base!r}: name at least one direction to hold fixed")
     vector = hold_fixed(d.vector, [get_direction(directions, h).vector for h in hold])
     meta = {"kind": HELD, "base": d.name, "hold": hold, "validation": d.meta.get("validation")}
-    return Direction(held_name(d.name, hold), vector, 0.0, meta)
+    return Direction(held_name(d.name, hold), vector, 0.0, meta, d.space)
 
 
 def held_name(base: str, hold: Sequence[str]) -> str:
@@ -122,7 +129,7 @@ def conditional_variant(directions: dict[str, Direction], spec: str) -> Directio
         "conditioned_on": hold,
         "validation": d.meta["validation"],
     }
-    return Direction(f"{base}_given_{'_'.join(hold)}", d.vector, 0.0, meta)
+    return Direction(f"{base}_given_{'_'.join(hold)}", d.vector, 0.0, meta, d.space)
 
 
 def migrate_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -161,16 +168,25 @@ def save_directions(
     if merge and path.exists():
         combined = _mergeable(bundle, path)
     combined.update(directions)
+    spaces = {d.space for d in combined.values()}
+    if len(spaces) > 1:
+        raise LatentkitError(
+            f"{path}: one directions file holds one latent space, not {' and '.join(sorted(spaces))} "
+            "(a file made in the other space is replaced only with merge=False / a new --out)"
+        )
+    space = spaces.pop() if spaces else edit_space(bundle.generator)
+    dim = _space_dim(bundle, space, path)
     for d in combined.values():
         check_direction_name(d.name)
-        _check_vector(d.name, np.asarray(d.vector), bundle.config.latent_dim, path)
+        _check_vector(d.name, np.asarray(d.vector), dim, path, space)
     write_json(
         path,
         {
             "format": FORMAT,
             "version": VERSION,
             "model": {"name": bundle.name, "weights_sha256": bundle.weights_sha256},
-            "latent_dim": bundle.config.latent_dim,
+            "space": space,
+            "latent_dim": dim,
             "directions": {
                 d.name: {
                     "vector": [float(x) for x in d.vector],
@@ -223,6 +239,10 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
     entries = doc.get("directions")
     if not isinstance(entries, dict):
         raise LatentkitError(f"{path}: 'directions' must be an object of name -> direction")
+    space = doc.get("space", "z")  # files written before spaces hold z directions
+    if space not in ("z", "w"):
+        raise LatentkitError(f"{path}: space {str(space)[:20]!r} is not z or w")
+    dim = _space_dim(bundle, space, path)
     out = {}
     for name, entry in entries.items():
         check_direction_name(name, f"{path}: direction name")
@@ -233,12 +253,18 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
             intercept = float(entry.get("intercept", 0.0))
         except (TypeError, ValueError):
             raise LatentkitError(f"{path}: direction {name!r}: vector or intercept is not numeric") from None
-        _check_vector(name, vector, bundle.config.latent_dim, path)
+        _check_vector(name, vector, dim, path, space)
         if not np.isfinite(intercept):
             raise LatentkitError(f"{path}: direction {name!r} has a non-finite intercept")
         meta = migrate_meta({k: v for k, v in entry.items() if k not in ("vector", "intercept")})
-        out[name] = Direction(name, vector, intercept, meta)
+        out[name] = Direction(name, vector, intercept, meta, space)
     return out
+
+
+def _space_dim(bundle, space: str, path: Path) -> int:
+    """Size of a direction vector in `space` for `bundle`; an error if the model has no such space."""
+    check_space(bundle.generator, space, str(path))
+    return bundle.generator.w_dim if space == "w" else bundle.config.latent_dim
 
 
 def check_direction_name(name: Any, where: str = "direction name") -> str:
@@ -252,9 +278,11 @@ def check_direction_name(name: Any, where: str = "direction name") -> str:
     return name
 
 
-def _check_vector(name: str, vector: np.ndarray, dim: int, path: Path) -> None:
+def _check_vector(name: str, vector: np.ndarray, dim: int, path: Path, space: str = "z") -> None:
     if vector.shape != (dim,):
-        raise LatentkitError(f"{path}: direction {name!r} has {vector.size} values, the model's z has {dim}")
+        raise LatentkitError(
+            f"{path}: direction {name!r} has {vector.size} values, the model's {space} has {dim}"
+        )
     if not np.isfinite(vector).all():
         raise LatentkitError(f"{path}: direction {name!r} contains NaN or infinity")
     if abs(np.linalg.norm(vector) - 1) > 1e-4:
@@ -295,8 +323,10 @@ def score_latents(
     binary_as: str = "logit",
     features: bool = False,
     progress: bool = False,
+    space: str = "z",
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Render z (N, D) with the bundle's generator in batches and score the images with the predictor.
+    """Render latents of `space` (z (N, D) by default) with the bundle's generator in batches and score
+    the images with the predictor.
 
     Returns (name -> (N,) float64 scores of every non-categorical attribute, features (N, F) or None).
     Binary scores are logits with `binary_as="logit"` (they keep ordering the saturated ends, where
@@ -315,7 +345,8 @@ def score_latents(
     starts = range(0, len(z), batch)
     with torch.inference_mode():
         for s in tqdm(starts, desc="render + score", disable=not progress, leave=False, unit="batch"):
-            x = gen(torch.from_numpy(np.ascontiguousarray(z[s : s + batch], dtype=np.float32)).to(device))
+            latents = torch.from_numpy(np.ascontiguousarray(z[s : s + batch], dtype=np.float32)).to(device)
+            x = synthesize(gen, latents, space)
             for name, value in predictor.predict(x).items():
                 if name in kinds:
                     if kinds[name] == "binary" and binary_as == "logit":
@@ -372,16 +403,23 @@ def fit_directions(
     pca_samples: int = 4096,
     predictor_meta: dict[str, Any] | None = None,
     progress: bool = True,
+    space: str | None = None,
 ) -> dict[str, Direction]:
     """Fit a direction per attribute (and optionally `pca` GANSpace and `sefa` SeFa directions).
 
     Supervised: draw `samples` z with `seed`, render them in batches of `batch`, score them with
-    `predictor` (a FeatureNet), fit `method` ("svm", "svc", "logistic" or "ridge") per attribute.
-    Unsupervised: GANSpace PCA on `pca_samples` z's first-block activations; SeFa on the weights.
-    Returns name -> Direction (attribute names, then pca0.., sefa0..); nothing is written.
+    `predictor` (a FeatureNet), fit `method` ("svm", "svc", "logistic" or "ridge") per attribute on
+    the latents of `space` ("z", or "w" = mapping(z); default the model's edit space, w for
+    style-based generators). Unsupervised: GANSpace PCA (in Z on `pca_samples` z's first-block
+    activations, in W on w itself, as GANSpace does for StyleGAN); SeFa on the first layer's weights
+    (Z) or on every style affine (W). Returns name -> Direction (attribute names, then pca0..,
+    sefa0..); nothing is written.
     """
     _check_fit_options(attributes, samples, ratio, pca, sefa)
     make_finder(method, ratio, seed)  # validate the method name before any work
+    space = check_space(bundle.generator, space or edit_space(bundle.generator), "directions fit")
+    if space == "w+":
+        raise LatentkitError("directions fit: fit in z or w (a w direction moves every layer of w+)")
     out: dict[str, Direction] = {}
     dim = bundle.config.latent_dim
     if attributes:
@@ -392,11 +430,13 @@ def fit_directions(
             raise LatentkitError(f"--samples {samples}: need at least 10")
         z = draw_latents(samples, dim, seed)
         scores, _ = score_latents(bundle, predictor, z, batch, progress=progress)
+        x = map_to_w(bundle.generator, z) if space == "w" else z
         for name in attributes:
-            finder = make_finder(method, ratio, seed).fit(z, scores[name])
+            finder = make_finder(method, ratio, seed).fit(x, scores[name])
             out[name] = from_finder(
                 name,
                 finder,
+                space,
                 attribute=name,
                 samples_seed=seed,
                 score_mean=float(scores[name].mean()),
@@ -404,17 +444,26 @@ def fit_directions(
                 predictor=predictor_meta or {},
             )
     if pca:
-        if not bundle.config.makes_images:
-            raise LatentkitError(f"model {bundle.name!r}: GANSpace directions need a DCGAN generator")
         zp = draw_latents(min(pca_samples, max(samples, 2 * pca)), dim, seed + 1)
-        est = GANSpacePCA(pca, seed).fit(zp, first_block_activations(bundle.generator, zp))
+        if space == "w":
+            wp = map_to_w(bundle.generator, zp)
+            est = GANSpacePCA(pca, seed).fit(wp, wp)
+        elif bundle.config.makes_images and hasattr(bundle.generator, "net"):
+            est = GANSpacePCA(pca, seed).fit(zp, first_block_activations(bundle.generator, zp))
+        else:
+            raise LatentkitError(f"model {bundle.name!r}: GANSpace directions in z need a DCGAN generator")
         for i, (v, ev) in enumerate(zip(est.components_, est.explained_variance_ratio_, strict=True)):
             meta = {"kind": "pca", "explained_variance_ratio": float(ev), "n_samples": len(zp)}
-            out[f"pca{i}"] = Direction(f"pca{i}", v, 0.0, {**meta, "samples_seed": seed + 1})
+            out[f"pca{i}"] = Direction(f"pca{i}", v, 0.0, {**meta, "samples_seed": seed + 1}, space)
     if sefa:
-        if not hasattr(bundle.generator, "first_layer_weight"):
-            raise LatentkitError(f"model {bundle.name!r}: SeFa directions need a DCGAN generator")
-        est = SeFa(sefa).fit(bundle.generator.first_layer_weight())
+        if space == "w":
+            weight = bundle.generator.style_weights().T  # (D, channels): SeFa's A^T
+        elif hasattr(bundle.generator, "first_layer_weight"):
+            weight = bundle.generator.first_layer_weight()
+        else:
+            raise LatentkitError(f"model {bundle.name!r}: SeFa directions in z need a Z-only generator")
+        est = SeFa(sefa).fit(weight)
         for i, (v, ev) in enumerate(zip(est.components_, est.eigenvalues_, strict=True)):
-            out[f"sefa{i}"] = Direction(f"sefa{i}", v, 0.0, {"kind": "sefa", "eigenvalue": float(ev)})
+            meta = {"kind": "sefa", "eigenvalue": float(ev)}
+            out[f"sefa{i}"] = Direction(f"sefa{i}", v, 0.0, meta, space)
     return out

@@ -5,6 +5,11 @@
     z2 = editor.edit(z, {"smile": 1.5, "age": -1.0}, hold=["glasses"])
     editor.export(z2, "out", "face.png", seed=3, edits=editor.edit_record({"smile": 1.5, ...}))
 
+The editor works in one latent space (`editor.space`): W for style-based generators, where
+attributes are far more linearly separable, else Z (`latentkit.models.latents`). `sample` maps a
+seed's z into it; edits, renders and exports take latents of that space, and a w+ latent (one w per
+layer) moves along a w direction at every layer alike.
+
 Relative mode adds strength x unit direction: the signed distance to that attribute's boundary
 changes by `strength` (z units; a Gaussian z has norm ~sqrt(D), and -3..3 is InterFaceGAN's range).
 Absolute mode *sets* the signed distance to `strength`, as InterFaceGAN's `linear_interpolate`
@@ -29,6 +34,8 @@ from latentkit.io import read_json, write_bytes, write_json
 from latentkit.latent.directions import Direction, get_direction, hold_fixed, load_directions
 from latentkit.latent.interpolate import truncate
 from latentkit.latent.sampling import sample_latent
+from latentkit.models.latents import SPACES, check_space, edit_space, latent_shape, map_to_w, truncate_w
+from latentkit.models.latents import check_latents as check_space_latents
 
 MODES = ("relative", "absolute")
 SANE_STRENGTH = 10.0
@@ -42,19 +49,39 @@ class Editor:
         bundle: a loaded `Bundle`, or a bundle / run folder to load.
         directions: name -> `Direction`; default the bundle's directions.json, read on first use.
         device: where to load the generator when `bundle` is a path.
+        space: the latents it takes and returns: "z", "w" or "w+" (default: "w" for style-based
+            generators, else "z").
     """
 
-    def __init__(self, bundle, directions: Mapping[str, Direction] | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        bundle,
+        directions: Mapping[str, Direction] | None = None,
+        device: str = "cpu",
+        space: str | None = None,
+    ):
         if isinstance(bundle, str | os.PathLike):
             from latentkit.models import load_bundle
 
             bundle = load_bundle(bundle, device)
         self.bundle = bundle
         self._directions = dict(directions) if directions is not None else None
+        self.space = check_space(bundle.generator, space or edit_space(bundle.generator), "editor")
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent of the editor's space: (D,), or (num_ws, D) for w+."""
+        return latent_shape(self.bundle.generator, self.space)
 
     @property
     def latent_dim(self) -> int:
-        return self.bundle.config.latent_dim
+        """Size of one latent vector of the editor's space (of each layer's w, for w+)."""
+        return self.latent_shape[-1]
+
+    @property
+    def vector_space(self) -> str:
+        """The space its directions live in: "w" for w and w+ latents, else "z"."""
+        return "z" if self.space == "z" else "w"
 
     @property
     def directions(self) -> dict[str, Direction]:
@@ -64,21 +91,57 @@ class Editor:
         return self._directions
 
     def sample(self, seed: int, psi: float = 1.0) -> np.ndarray:
-        """The latent of `seed` (as `latentkit generate` draws it), truncated by `psi`: (D,) float32."""
-        return truncate(sample_latent(seed, self.latent_dim), psi)
+        """The latent of `seed` in the editor's space, truncated by `psi`, float32 of `latent_shape`.
+
+        A seed always draws z (`sample_latent`); in W it is mapped, w = mapping(z), and truncated
+        toward the generator's w_avg as StyleGAN does (in Z, `truncate` pulls z toward 0); w+ repeats
+        that w at every layer.
+        """
+        return self.from_z(sample_latent(seed, self.bundle.config.latent_dim), psi)
+
+    def from_z(self, z: np.ndarray, psi: float = 1.0) -> np.ndarray:
+        """z (latent_dim,) or (N, latent_dim) -> the same latents in the editor's space, truncated by psi."""
+        z = np.asarray(z, dtype=np.float32)
+        if self.space == "z":
+            return truncate(z, psi)
+        G = self.bundle.generator
+        w = truncate_w(G, map_to_w(G, z.reshape(-1, z.shape[-1])), psi)
+        if self.space == "w+":
+            w = np.repeat(w[:, None, :], G.num_ws, axis=1)
+        return w.reshape(*z.shape[:-1], *self.latent_shape).astype(np.float32)
 
     def direction(
         self, name: str, hold: Sequence[str] = (), *, conditional: Sequence[str] | None = None
     ) -> np.ndarray:
         """Unit vector (D,) of direction `name`, orthogonal to the `hold` directions (other than `name`)."""
         hold = _hold(hold, conditional)
-        d = get_direction(self.directions, name)
-        held = [get_direction(self.directions, h).vector for h in hold if h != name]
+        d = self._direction(name)
+        held = [self._direction(h).vector for h in hold if h != name]
         return hold_fixed(d.vector, held) if held else d.vector
 
+    def _direction(self, name: str) -> Direction:
+        """Direction `name`, after checking it lives in the space the editor's latents move in."""
+        d = get_direction(self.directions, name)
+        if d.space != self.vector_space:
+            raise LatentkitError(
+                f"direction {name!r} was fitted in {d.space.upper()}; this editor edits "
+                f"{self.space} latents (fit directions in {self.vector_space.upper()}, or open the "
+                f"editor with space={d.space!r})"
+            )
+        return d
+
+    def check(self, x: np.ndarray, source: str = "latent") -> np.ndarray:
+        """x as one latent (or N) of the editor's space, float32; else a `LatentkitError`."""
+        return check_space_latents(x, self.bundle.generator, self.space, source)
+
     def distance(self, z: np.ndarray, name: str) -> np.ndarray:
-        """Signed distance of z (D,) or (N, D) to direction `name`'s boundary: () or (N,)."""
-        return get_direction(self.directions, name).distance(check_latents(z, self.latent_dim, "latent"))
+        """Signed distance of latents (one or N) to direction `name`'s boundary: () or (N,).
+
+        For w+, the distance of each latent's mean w over layers."""
+        x = self.check(z)
+        if self.space == "w+":
+            x = x.mean(axis=-2)
+        return self._direction(name).distance(x)
 
     def edit(
         self,
@@ -101,16 +164,27 @@ class Editor:
         hold = _hold(hold, conditional)
         if mode not in MODES:
             raise LatentkitError(f"edit mode {mode!r}: choose relative or absolute")
-        z = check_latents(z, self.latent_dim, "latent")
+        x = self.check(z)
         names, strengths = list(edits), np.array([_strength(n, s) for n, s in edits.items()])
         if not names:
-            return z.copy()
+            return x.copy()
+        if self.space == "w+":  # every layer moves alike; distances are of the mean w over layers
+            plus = x.mean(axis=-2)
+            return (x + (self._edit_vectors(plus, names, strengths, hold, mode) - plus)[..., None, :]).astype(
+                np.float32
+            )
+        return self._edit_vectors(x, names, strengths, hold, mode)
+
+    def _edit_vectors(
+        self, z: np.ndarray, names: list[str], strengths: np.ndarray, hold: list[str], mode: str
+    ) -> np.ndarray:
+        """`edit` for vectors (D,) or (N, D) of the directions' space."""
         moves = np.stack([self.direction(n, hold) for n in names])  # (k, D)
         if mode == "relative":
             alphas = np.broadcast_to(strengths, (*z.shape[:-1], len(names)))
         else:
-            normals = np.stack([get_direction(self.directions, n).vector for n in names])
-            intercepts = np.array([get_direction(self.directions, n).intercept for n in names])
+            normals = np.stack([self._direction(n).vector for n in names])
+            intercepts = np.array([self._direction(n).intercept for n in names])
             gain = normals @ moves.T  # gain[i, j]: distance i gained per unit step along move j
             if np.linalg.cond(gain) > 1e6:
                 raise LatentkitError(
@@ -137,7 +211,7 @@ class Editor:
         hold = _hold(hold, conditional)
         record = []
         for name, strength in edits.items():
-            d = get_direction(self.directions, name)
+            d = self._direction(name)
             record.append(
                 {
                     "direction": name,
@@ -145,6 +219,7 @@ class Editor:
                     "mode": mode,
                     "hold": [h for h in hold if h != name],
                     "method": d.meta.get("method", d.meta.get("kind")),
+                    "space": d.space,
                 }
             )
         return record
@@ -156,13 +231,35 @@ class Editor:
         """
         from latentkit.models.render import render
 
-        return render(self.bundle, check_latents(z, self.latent_dim, "latent").reshape(-1), size)
+        x = self.check(z)
+        return render(self.bundle, x.reshape(self.latent_shape), size, self.space)
+
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        """Latents from a file (`save_latents`), as (N, *latent_shape) of the editor's space.
+
+        A file says its space (.json "space"; a .npy or an older .json holds z). z latents are
+        mapped into W for a W editor (a seed's z, as `sample` does, without truncation); w latents
+        become w+ by repeating them per layer; anything else is one clear error.
+        """
+        stored = latents_space(path)
+        if stored == self.space or (stored == "z" and self.space != "z"):
+            shape = self.latent_shape if stored == self.space else (self.bundle.config.latent_dim,)
+            x = load_latents(path, shape, space=stored)
+            return x if stored == self.space else self.from_z(x)
+        if (stored, self.space) == ("w", "w+"):
+            x = load_latents(path, (self.latent_dim,), space="w")
+            return np.repeat(x[:, None, :], self.latent_shape[0], axis=1)
+        raise LatentkitError(f"{path}: holds {stored} latents; this editor takes {self.space} (or z) latents")
+
+    def save(self, path: str | os.PathLike, x: np.ndarray) -> Path:
+        """Write latents of the editor's space to `path` (.json records the space; .npy only for z)."""
+        return save_latents(path, self.check(x), space=self.space)
 
     def export(self, z: np.ndarray, folder: str | os.PathLike, name: str, **kwargs: Any):
-        """`latentkit.provenance.export_image(self.bundle, z, folder, name, **kwargs)`: an ExportResult."""
+        """`latentkit.provenance.export_image(self.bundle, z, folder, name, space=self.space, **kwargs)`."""
         from latentkit.provenance.export import export_image
 
-        return export_image(self.bundle, z, folder, name, **kwargs)
+        return export_image(self.bundle, z, folder, name, space=self.space, **kwargs)
 
 
 def _hold(hold: Sequence[str], conditional: Sequence[str] | None) -> list[str]:
@@ -210,31 +307,56 @@ def check_latents(z: Any, dim: int, source: str) -> np.ndarray:
     return z
 
 
-def save_latents(path: str | os.PathLike, z: np.ndarray) -> Path:
-    """Write latents (D,) or (N, D) as .npy (float32) or .json ({"format", "latent_dim", "latents"})."""
+def save_latents(path: str | os.PathLike, z: np.ndarray, space: str = "z") -> Path:
+    """Write latents of `space` as .npy (float32, z only: the file cannot say its space) or .json
+    ({"format", "space", "latent_dim", "latents"}; w+ adds "layers")."""
     path = Path(path)
     z = np.asarray(z, dtype=np.float32)
+    if space not in SPACES:
+        raise LatentkitError(f"{path}: space {space!r} is not one of {', '.join(SPACES)}")
+    if path.suffix == ".npy" and space != "z":
+        raise LatentkitError(f"{path}: save {space} latents as .json (a .npy file cannot record its space)")
     if path.suffix == ".npy":
         buf = io.BytesIO()
         np.lib.format.write_array(buf, z, allow_pickle=False)  # what np.save writes
         write_bytes(path, buf.getvalue())
     elif path.suffix == ".json":
-        rows = z.reshape(-1, z.shape[-1])
+        one = z.shape[-2:] if space == "w+" else z.shape[-1:]
+        rows = z.reshape(-1, *one)
         # float(float32) is exact in a double and json round-trips doubles, so this is lossless.
-        doc = {"format": LATENT_FORMAT, "latent_dim": int(z.shape[-1]), "latents": rows.tolist()}
-        write_json(path, doc)
+        doc = {"format": LATENT_FORMAT, "space": space, "latent_dim": int(z.shape[-1])}
+        if space == "w+":
+            doc["layers"] = int(one[0])
+        write_json(path, {**doc, "latents": rows.tolist()})
     else:
         raise LatentkitError(f"{path}: latents are saved as .npy or .json")
     return path
 
 
-def load_latents(path: str | os.PathLike, dim: int) -> np.ndarray:
-    """Read latents written by `save_latents` (or any float .npy / JSON list): (N, dim) float32.
+def latents_space(path: str | os.PathLike) -> str:
+    """The space a latents file holds: a .json's "space" (validated), else "z" (.npy, older .json)."""
+    path = Path(path)
+    if path.suffix != ".json":
+        return "z"
+    doc = read_json(path)
+    space = doc.get("space", "z") if isinstance(doc, dict) else "z"
+    if space not in SPACES:
+        raise LatentkitError(f"{path}: space {str(space)[:20]!r} is not one of {', '.join(SPACES)}")
+    return space
+
+
+def load_latents(path: str | os.PathLike, dim: int | tuple[int, ...], space: str = "z") -> np.ndarray:
+    """Read latents written by `save_latents` (or any float .npy / JSON list): (N, *shape) float32,
+    shape = (dim,) or a tuple such as (num_ws, D) for w+.
 
     .npy files are read with allow_pickle=False; JSON may be a list of numbers, a list of lists, or
-    an object with a "latents" list. Wrong dimension, NaN or a malformed file -> `LatentkitError`.
+    an object with a "latents" list. A .json that records another space than `space`, wrong
+    dimensions, NaN or a malformed file -> `LatentkitError`.
     """
     path = Path(path)
+    shape = (dim,) if isinstance(dim, int) else tuple(dim)
+    if latents_space(path) != space:
+        raise LatentkitError(f"{path}: holds {latents_space(path)} latents, expected {space}")
     if path.suffix == ".npy":
         try:
             z = np.load(path, allow_pickle=False)
@@ -257,7 +379,14 @@ def load_latents(path: str | os.PathLike, dim: int) -> np.ndarray:
             raise LatentkitError(f"{path}: latents must be lists of numbers of equal length")
     else:
         raise LatentkitError(f"{path}: latents must be a .npy or .json file")
-    return check_latents(z, dim, str(path)).reshape(-1, dim)
+    if len(shape) > 1:
+        if z.shape[-len(shape) :] != shape or z.ndim not in (len(shape), len(shape) + 1) or not z.size:
+            raise LatentkitError(
+                f"{path}: shape {z.shape}, the model needs {shape} or (N, *{shape}) ({space})"
+            )
+        check_latents(z.reshape(-1, shape[-1]), shape[-1], str(path))  # dtype, finite
+        return z.astype(np.float32).reshape(-1, *shape)
+    return check_latents(z, shape[0], str(path)).reshape(-1, shape[0])
 
 
 def parse_edit(text: str) -> tuple[str, float]:

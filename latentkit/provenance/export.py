@@ -33,6 +33,7 @@ import torch
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes
 from latentkit.models import Bundle
+from latentkit.models.latents import check_space, latent_shape
 from latentkit.models.render import DEFAULT_SIZE, render
 from latentkit.provenance import animfile
 from latentkit.provenance import manifest as mf
@@ -76,11 +77,13 @@ def export_image(
     overwrite: bool = False,
     identity: SigningIdentity | None = None,
     export_id: str | None = None,
+    space: str = "z",
 ) -> ExportResult:
     """Render `z` with `bundle` and write it, watermarked, with its manifest and C2PA signature.
 
     Args:
-        z: the latent actually rendered, (latent_dim,) float32 (after any edits).
+        z: the latent actually rendered (after any edits), float32, of `space` ("z", "w" or "w+":
+            `latentkit.models.latents`); the manifest records the space.
         folder, name: where to write; `name` must be a plain file name inside `folder`.
         seed: the seed z was drawn from, if any.
         edits: the edit list, e.g. [{"direction": "smile", "strength": 1.5, "mode": "relative",
@@ -96,7 +99,7 @@ def export_image(
     """
     return _export(
         bundle,
-        lambda: _check_latent(z, bundle.config.latent_dim)[None],
+        lambda: _check_latents(z, bundle, space, "export latent")[None],
         folder,
         name,
         IMAGE_FORMATS,
@@ -105,6 +108,7 @@ def export_image(
         quality=quality,
         fps=None,
         records={"seed": seed, "edits": edits, "interpolation": interpolation, "projection": projection},
+        space=space,
         overwrite=overwrite,
         identity=identity,
         export_id=export_id,
@@ -125,6 +129,7 @@ def export_animation(
     overwrite: bool = False,
     identity: SigningIdentity | None = None,
     export_id: str | None = None,
+    space: str = "z",
 ) -> ExportResult:
     """Render every latent of `zs` with `bundle` and write them as one signed, watermarked animation.
 
@@ -140,7 +145,7 @@ def export_animation(
     """
     return _export(
         bundle,
-        lambda: check_frame_latents(zs, bundle.config.latent_dim),
+        lambda: check_frame_latents(zs, bundle, space),
         folder,
         name,
         ANIMATION_FORMATS,
@@ -149,6 +154,7 @@ def export_animation(
         quality=None,
         fps=fps,
         records={"seed": None, "edits": edits, "interpolation": interpolation, "projection": None},
+        space=space,
         overwrite=overwrite,
         identity=identity,
         export_id=export_id,
@@ -167,6 +173,7 @@ def _export(
     quality: int | None,
     fps: float | None,
     records: dict[str, Any],
+    space: str,
     overwrite: bool,
     identity: SigningIdentity | None,
     export_id: str | None,
@@ -192,7 +199,9 @@ def _export(
     identity = identity or load_identity()
     export_id = export_id or new_export_id(export_id_bits(size))
     fingerprint = bundle.weights_sha256
-    frames = [embed_watermark(render(bundle, z, size), export_id, model_fingerprint=fingerprint) for z in zs]
+    frames = [
+        embed_watermark(render(bundle, z, size, space), export_id, model_fingerprint=fingerprint) for z in zs
+    ]
     encode = _encoder(frames, fmt, quality, fps)
     # The recorded hash is of the pixels a viewer decodes, so lossy formats are encoded first.
     decoded = frames if fmt == "png" else _decode(encode(None), fmt, name)
@@ -209,6 +218,7 @@ def _export(
     manifest = mf.build_manifest(
         model=model_record(bundle),
         z=zs[0],
+        space=space,
         output=output,
         watermark=manifest_record(export_id, fingerprint),
         **records,
@@ -218,7 +228,7 @@ def _export(
             "frames": len(zs),
             "fps": fps,
             "loop": True,
-            "latents": mf.encode_latents(zs),
+            "latents": mf.encode_latents(zs, space),
         }
     data = sign_c2pa(encode(manifest), spec.mime, manifest, identity, title=path.name)
     if animfile.frames_sha256(_decode(data, fmt, name)) != output["pixels_sha256"]:
@@ -314,25 +324,34 @@ def _check_fps(fps: float | None) -> float:
     return float(fps)
 
 
-def _check_latent(z: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
-    """z as (dim,) float32 with finite values, else `LatentkitError`."""
+def _check_latents(
+    z: np.ndarray | torch.Tensor, bundle: Bundle, space: str, source: str, batch: bool = False
+) -> np.ndarray:
+    """One latent of `space` for `bundle`, float32 and finite (or with `batch`, (N, ...) of them, the
+    caller checks N and values); else `LatentkitError` naming `source`."""
     if isinstance(z, torch.Tensor):
         z = z.detach().cpu().numpy()
-    z = np.asarray(z, dtype=np.float32).reshape(-1) if np.size(z) == dim else np.asarray(z)
-    if z.shape != (dim,):
-        raise LatentkitError(f"export latent: shape {tuple(z.shape)}, the model needs ({dim},)")
-    if not np.isfinite(z).all():
-        raise LatentkitError("export latent: contains NaN or infinity")
+    one = latent_shape(bundle.generator, check_space(bundle.generator, space, source))
+    try:
+        z = np.asarray(z, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise LatentkitError(f"{source}: not a numeric array") from None
+    if not batch and z.shape == (1, *one):
+        z = z[0]  # a batch of one is one latent
+    if z.ndim != len(one) + batch or z.shape[batch:] != one:
+        need = ("frames", *one) if batch else one
+        raise LatentkitError(f"{source}: shape {z.shape}, the model needs {need} ({space})".replace("'", ""))
+    if not batch and not np.isfinite(z).all():
+        raise LatentkitError(f"{source}: contains NaN or infinity")
     return z
 
 
-def check_frame_latents(zs: np.ndarray | torch.Tensor, dim: int) -> np.ndarray:
-    """zs as (N, dim) float32 with 1 <= N <= MAX_FRAMES and finite values, else `LatentkitError`."""
+def check_frame_latents(zs: np.ndarray | torch.Tensor, bundle: Bundle, space: str = "z") -> np.ndarray:
+    """zs as (N, *one latent of `space`) float32 with 1 <= N <= MAX_FRAMES and finite values, else
+    `LatentkitError`."""
     if isinstance(zs, torch.Tensor):
         zs = zs.detach().cpu().numpy()
-    zs = np.asarray(zs, dtype=np.float32)
-    if zs.ndim != 2 or zs.shape[1] != dim:
-        raise LatentkitError(f"animation latents: shape {tuple(zs.shape)}, the model needs (frames, {dim})")
+    zs = _check_latents(zs, bundle, space, "animation latents", batch=True)
     if len(zs) == 0:
         raise LatentkitError("animation latents: no frames (need at least 1)")
     if len(zs) > animfile.MAX_FRAMES:

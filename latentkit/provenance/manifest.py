@@ -41,6 +41,7 @@ import numpy as np
 
 import latentkit
 from latentkit.errors import LatentkitError
+from latentkit.models.latents import SPACES
 
 SCHEMA = "latentkit.manifest"
 SCHEMA_VERSION = 1
@@ -53,10 +54,14 @@ XMP_BASIC_NS = "http://ns.adobe.com/xap/1.0/"
 REQUIRED = ("software", "created", "model", "latent", "output", "watermark")
 
 
-def encode_latent(z: np.ndarray) -> dict[str, Any]:
-    """The `latent` record (without seed) of a (dim,) vector: exact float32 little-endian base64 + SHA-256."""
+def encode_latent(z: np.ndarray, space: str = "z") -> dict[str, Any]:
+    """The `latent` record (without seed) of one latent of `space`: (dim,) for z or w, (layers, dim)
+    for w+; exact float32 little-endian base64 + SHA-256 of all its values, `dim` their count."""
     raw = np.ascontiguousarray(z, dtype="<f4").reshape(-1).tobytes()
+    layers = {"layers": int(np.shape(z)[0])} if space == "w+" else {}
     return {
+        "space": space,
+        **layers,
         "dim": len(raw) // 4,
         "dtype": "float32",
         "byteorder": "little",
@@ -65,8 +70,31 @@ def encode_latent(z: np.ndarray) -> dict[str, Any]:
     }
 
 
+def latent_space(record: dict[str, Any]) -> str:
+    """The validated space of a `latent` record: "z" (also in manifests older than spaces), "w", "w+"."""
+    space = record.get("space", "z")
+    if space not in SPACES:
+        raise LatentkitError(f"manifest latent.space {str(space)[:20]!r}: not one of {', '.join(SPACES)}")
+    return space
+
+
 def decode_latent(record: dict[str, Any]) -> np.ndarray:
-    """The exact (dim,) float32 vector of a `latent` record; checks its length and SHA-256."""
+    """The exact float32 latent of a `latent` record, (dim,) or for w+ (layers, dim / layers);
+    checks its length and SHA-256."""
+    flat = _decode_flat(record)
+    return flat.reshape(_layers(record, len(flat)), -1) if latent_space(record) == "w+" else flat
+
+
+def _layers(record: dict[str, Any], values: int) -> int:
+    """A w+ record's validated layer count, which must split `values` (one latent's) evenly."""
+    layers = record.get("layers")
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1 or values % layers:
+        raise LatentkitError(f"manifest latent.layers {str(layers)[:20]!r}: does not split {values} values")
+    return layers
+
+
+def _decode_flat(record: dict[str, Any]) -> np.ndarray:
+    """The record's values as a flat float32 vector, after the base64, length and SHA-256 checks."""
     try:
         raw = base64.b64decode(record["vector_b64"], validate=True)
     except (KeyError, TypeError, ValueError):
@@ -79,18 +107,27 @@ def decode_latent(record: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
-def encode_latents(zs: np.ndarray) -> dict[str, Any]:
-    """The `animation.latents` record of (N, D) latents: exact float32 little-endian base64 + SHA-256."""
-    return {"count": int(zs.shape[0]), **encode_latent(zs), "dim": int(zs.shape[1])}
+def encode_latents(zs: np.ndarray, space: str = "z") -> dict[str, Any]:
+    """The `animation.latents` record of N latents of `space` ((N, D), or (N, layers, D) for w+):
+    exact float32 little-endian base64 + SHA-256; `dim` is the size of one latent."""
+    one = int(np.prod(zs.shape[1:]))
+    record = {"count": int(zs.shape[0]), **encode_latent(zs, space), "dim": one}
+    if space == "w+":
+        record["layers"] = int(zs.shape[1])
+    return record
 
 
 def decode_latents(record: dict[str, Any]) -> np.ndarray:
-    """The exact (N, D) float32 latents of an `animation.latents` record; checks length and SHA-256."""
+    """The exact float32 latents of an `animation.latents` record, (N, D) or for w+ (N, layers, D);
+    checks length and SHA-256."""
     try:
         count, dim = int(record["count"]), int(record["dim"])
     except (KeyError, TypeError, ValueError):
         raise LatentkitError("manifest animation.latents: count or dim missing") from None
-    return decode_latent({**record, "dim": count * dim}).reshape(count, dim)
+    flat = _decode_flat({**record, "dim": count * dim}).reshape(count, dim)
+    if latent_space(record) != "w+":
+        return flat
+    return flat.reshape(count, _layers(record, dim), -1)
 
 
 def pixels_sha256(pixels: np.ndarray) -> str:
@@ -105,6 +142,7 @@ def build_manifest(
     model: dict[str, Any],
     z: np.ndarray,
     seed: int | None,
+    space: str = "z",
     edits: list[dict[str, Any]] | None,
     interpolation: dict[str, Any] | None,
     output: dict[str, Any],
@@ -121,7 +159,7 @@ def build_manifest(
         "created": created.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "digital_source_type": TRAINED_ALGORITHMIC_MEDIA,
         "model": model,
-        "latent": {**encode_latent(z), "seed": seed},
+        "latent": {**encode_latent(z, space), "seed": seed},
         "edits": edits,
         "interpolation": interpolation,
         "projection": projection,

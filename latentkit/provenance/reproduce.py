@@ -99,6 +99,7 @@ def reproduce_image(
             overwrite=overwrite,
             identity=identity,
             export_id=m["watermark"].get("export_id"),
+            space=mf.latent_space(m["latent"]),
         )
     original, copy = output["pixels_sha256"], result.manifest["output"]["pixels_sha256"]
     return ReproduceResult(result.path, original == copy, original, copy, notes, report.verified)
@@ -111,9 +112,10 @@ def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, 
         fps = float(anim.get("fps"))
     except (TypeError, ValueError):
         raise LatentkitError(f"manifest animation.fps {anim.get('fps')!r}: not a number") from None
+    latents = anim.get("latents") or {}
     return export_animation(
         bundle,
-        mf.decode_latents(anim.get("latents") or {}),
+        mf.decode_latents(latents),
         out.parent,
         out.name,
         fps=fps,
@@ -124,6 +126,7 @@ def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, 
         overwrite=overwrite,
         identity=identity,
         export_id=m["watermark"].get("export_id"),
+        space=mf.latent_space(latents),
     )
 
 
