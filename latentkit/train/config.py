@@ -75,7 +75,9 @@ class TrainConfig:
     precision: str = _opt(
         "auto", "auto, fp32, bf16 or fp16 (auto: bf16 for images where it is native, else fp32)"
     )
-    channels_last: bool = _opt(True, "channels-last memory format for image models (faster on CPU)")
+    channels_last: bool = _opt(
+        True, "channels-last memory format for DCGAN image models (faster on CPU; resnet models never)"
+    )
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes under torchrun")
     log_every: int = _opt(10, "steps between log lines")
     sample_every: int = _opt(500, "steps between sample grids")
