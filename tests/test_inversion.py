@@ -83,10 +83,10 @@ def test_projecting_a_generated_face_reconstructs_it_above_30_db(faces32):
     r = project(faces32, target, feature_net=net)  # the default 250 steps
     assert r.psnr >= 30.0, r.psnr
     assert psnr(rendered(faces32, seed=99), target) < 20  # a random face is far from it
-    assert np.array_equal(r.image, to_pixels(faces32.generator(torch.from_numpy(r.z)[None]).detach())[0])
+    assert np.array_equal(r.image, to_pixels(faces32.generator(torch.from_numpy(r.latent)[None]).detach())[0])
     assert r.mse == pytest.approx(10 ** (-r.psnr / 10))
     assert r.feature_distance is not None and r.feature_distance < 1.0
-    assert 0.7 < np.linalg.norm(r.z) / np.sqrt(128) < 1.3  # the prior keeps z on the Gaussian shell
+    assert 0.7 < np.linalg.norm(r.latent) / np.sqrt(128) < 1.3  # the prior keeps z on the Gaussian shell
 
 
 def test_projection_is_reproducible_and_reports_progress(tiny):
@@ -94,7 +94,7 @@ def test_projection_is_reproducible_and_reports_progress(tiny):
     calls = []
     a = project(tiny, target, steps=30, progress=lambda i, n: calls.append((i, n)))
     b = project(tiny, target, steps=30)
-    assert np.array_equal(a.z, b.z)
+    assert np.array_equal(a.latent, b.latent)
     assert calls[0] == (1, 30) and calls[-1] == (30, 30) and len(calls) == 30
     assert a.steps == 30 and a.restarts == 4 and a.seconds > 0
 
@@ -184,8 +184,8 @@ def test_sidecar_holds_the_record_of_exactly_that_latent(tiny, tmp_path):
     assert record["source_sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
     assert record["steps"] == 10 and record["psnr"] == pytest.approx(r.psnr, abs=1e-3)
     assert record["model_weights_sha256"] == tiny.weights_sha256
-    assert projection_for(record, r.z) == record
-    assert projection_for(record, r.z + 1) is None  # a latent replaced since: the record does not apply
+    assert projection_for(record, r.latent) == record
+    assert projection_for(record, r.latent + 1) is None  # a latent replaced since: the record does not apply
     assert load_projection_record(tmp_path / "other.npy") is None
 
 
