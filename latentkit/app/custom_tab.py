@@ -66,7 +66,7 @@ def fit_custom(app: EditorApp, s: Session, name: str, pos: list[str], neg: list[
         "labelled": {"positive": len(p), "negative": len(n)},
         "seeds": [s.grid_seeds[i] for i in p + n],
     }
-    return from_finder(name, finder, **meta), finder, z, labels
+    return from_finder(name, finder, editor.vector_space, **meta), finder, z, labels
 
 
 def build_custom_tab(app: EditorApp, c: EditControls, tab: gr.Tab) -> None:

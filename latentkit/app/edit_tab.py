@@ -42,7 +42,6 @@ from latentkit.app.upload_face import project_upload
 from latentkit.app.widgets import check_size, checked_upload, export_panel
 from latentkit.errors import LatentkitError
 from latentkit.images import INPUT_SUFFIXES
-from latentkit.latent.editor import load_latents, save_latents
 
 _LIVE = threading.Lock()  # slider events of one session may run side by side: no lost updates
 
@@ -388,7 +387,7 @@ def _wire(
     def load_latent(s: Session, path):
         if not path:
             return gr.skip()
-        z = load_latents(checked_upload(path, (".npy", ".json")), app.dim)
+        z = app.editor(s).load(checked_upload(path, (".npy", ".json")))
         if len(z) > 1:
             gr.Warning(f"{Path(path).name} holds {len(z)} latents; editing the first.")
         new_base(app, s, z[0], None, 1.0, Path(path).name)
@@ -398,7 +397,9 @@ def _wire(
     def save_latent(s: Session):
         s.commit()
         z, _, _ = app.edited(s, s.now)
-        return str(save_latents(app.fresh_folder() / "latent.npy", z))
+        editor = app.editor(s)
+        name = "latent.npy" if editor.space == "z" else "latent.json"  # a .npy cannot say it holds w
+        return str(editor.save(app.fresh_folder() / name, z))
 
     @guarded
     def export_png(s: Session, size):

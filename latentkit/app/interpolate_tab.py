@@ -20,7 +20,7 @@ from latentkit.app.state import UI_MAX_SEED, Keyframe, Session
 from latentkit.app.widgets import check_size, checked_upload, export_panel
 from latentkit.errors import LatentkitError
 from latentkit.latent import keyframe_path, lerp, parse_seeds, slerp
-from latentkit.latent.editor import load_latents
+from latentkit.latent.interpolate import default_method
 from latentkit.provenance import export_animation
 from latentkit.provenance.animfile import mp4_available
 from latentkit.provenance.imagefile import ANIMATION_FORMATS
@@ -112,9 +112,9 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
             with gr.Row():
                 method = gr.Radio(
                     ["slerp", "lerp"],
-                    value="slerp",
+                    value=default_method(app.editor().space),
                     label="Method",
-                    info="slerp keeps Gaussian latents' norm; lerp dips mid-way",
+                    info="slerp keeps Gaussian z's norm (lerp dips mid-way); in W, lerp is StyleGAN's",
                 )
                 frames = gr.Slider(1, 30, 8, step=1, label="Frames per transition")
                 loop = gr.Checkbox(False, label="Loop back to the first")
@@ -173,7 +173,7 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
     def on_upload(s: Session, path):
         if not path:
             return gr.skip()
-        rows = load_latents(checked_upload(path, (".npy", ".json")), app.dim)
+        rows = app.editor(s).load(checked_upload(path, (".npy", ".json")))
         check_room(s, len(rows))
         name = Path(path).name
         add_keyframes(
@@ -206,6 +206,7 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
         path, where = path_of(s, method, n, looped)
         record = {
             "method": method,
+            "space": app.editor(s).space,
             "keyframes": [k.record for k in s.keyframes],
             "frames_per_transition": int(n),
             "loop": bool(looped),
@@ -220,6 +221,7 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
             interpolation=record,
             size=size,
             identity=app.identity,
+            space=app.editor(s).space,
         )
         return str(result.path), verify_summary(result.path)[1]
 

@@ -48,6 +48,7 @@ def _directions_fit(args: argparse.Namespace) -> int:
         sefa=args.sefa,
         predictor_meta=meta,
         progress=not args.no_progress,
+        space=args.space,
     )
     if args.held_variant:
         from latentkit.latent.directions import held_variant, load_directions, parse_held_variant
@@ -83,7 +84,7 @@ def _directions_report(args: argparse.Namespace) -> int:
     from latentkit.latent.report import direction_report
 
     check_output(args.out, args.overwrite)
-    editor = Editor(args.model)
+    editor = Editor(args.model, space=args.space)
     predictor, _ = _load_predictor(args.predictor)
     _, strengths = parse_sweep(f"x={args.strengths}")
     report = direction_report(
@@ -95,6 +96,7 @@ def _directions_report(args: argparse.Namespace) -> int:
         strengths=strengths,
         batch=args.batch,
         progress=not args.no_progress,
+        separability_samples=args.separability_samples,
     )
     print(f"wrote {args.out}/report.json, report.md, responses.png and {len(report['directions'])} grid(s)")
     return 0
@@ -124,6 +126,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_deprecated_alias(fit, "--conditional", "--held-variant", "held_variant", append=True)
     fit.add_argument("--seed", type=int, default=0, help="seed of the sampled latents and splits")
+    fit.add_argument(
+        "--space",
+        choices=("z", "w"),
+        help="fit on z or on w = mapping(z) (default: w for style-based models)",
+    )
     fit.add_argument("--batch", type=int, default=64, help="render batch size")
     fit.add_argument("--out", help="directions file (default BUNDLE/directions.json, merged by name)")
     add_progress(fit)
@@ -137,5 +144,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--samples", type=int, default=200, help="seeds 0..N-1 swept per direction")
     rep.add_argument("--strengths", default="-3:3:7", help="START:STOP:COUNT")
     rep.add_argument("--batch", type=int, default=64, help="render batch size")
+    rep.add_argument(
+        "--space", choices=("z", "w"), help="the directions' space (default: w for style-based models)"
+    )
+    rep.add_argument(
+        "--separability-samples",
+        type=int,
+        default=2000,
+        help="samples for the linear separability in Z and W (0 = skip)",
+    )
     add_progress(rep)
     rep.set_defaults(func=_directions_report)

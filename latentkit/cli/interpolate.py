@@ -15,8 +15,8 @@ def _interpolate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from latentkit.latent.editor import Editor, load_latents
-    from latentkit.latent.interpolate import keyframe_path
+    from latentkit.latent.editor import Editor
+    from latentkit.latent.interpolate import default_method, keyframe_path
     from latentkit.latent.sampling import parse_seeds
 
     suffix = Path(args.out).suffix.lower()
@@ -27,12 +27,13 @@ def _interpolate(args: argparse.Namespace) -> int:
         )
     editor = Editor(args.model)
     if args.latent:
-        keys = load_latents(args.latent, editor.latent_dim)
+        keys = editor.load(args.latent)
         endpoints = [{"latent_file": Path(args.latent).name, "index": i} for i in range(len(keys))]
     else:
         seeds = parse_seeds(args.seeds)
         keys = np.stack([editor.sample(s, args.psi) for s in seeds])
         endpoints = [{"seed": s, "psi": args.psi} for s in seeds]
+    args.method = args.method or default_method(editor.space)
     path, where = keyframe_path(keys, args.frames, args.method, loop=args.loop)
     identity = signing_identity(args)
     if SUFFIXES.get(suffix) in ANIMATION_FORMATS:
@@ -68,6 +69,7 @@ def _interpolate_animation(args: argparse.Namespace, editor, path, where, endpoi
     out = Path(args.out)
     record = {
         "method": args.method,
+        "space": editor.space,
         "keyframes": endpoints,
         "frames_per_transition": args.frames,
         "loop": bool(args.loop),
@@ -83,6 +85,7 @@ def _interpolate_animation(args: argparse.Namespace, editor, path, where, endpoi
         size=args.size,
         overwrite=args.overwrite,
         identity=identity,
+        space=editor.space,
     )
     kind = out.suffix.lstrip(".").upper()
     print(
@@ -101,7 +104,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--seeds", default="0,1", help="keyframe seeds, e.g. 3,7,11")
     i.add_argument("--latent", help="keyframe latents file (.npy or .json) instead of --seeds")
     i.add_argument("--frames", type=int, default=30, help="frames per transition between keyframes")
-    i.add_argument("--method", choices=("slerp", "lerp"), default="slerp")
+    i.add_argument(
+        "--method",
+        choices=("slerp", "lerp"),
+        default=None,
+        help="slerp or lerp (default: slerp in Z, lerp in W for style-based models)",
+    )
     i.add_argument("--loop", action="store_true", help="return to the first keyframe")
     i.add_argument("--psi", type=float, default=1.0, help="truncation of seed latents (1 = none)")
     i.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frames per second of a .gif/.mp4 --out")

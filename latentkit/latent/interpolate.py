@@ -16,6 +16,12 @@ from latentkit.errors import LatentkitError
 METHODS = ("slerp", "lerp")
 
 
+def default_method(space: str) -> str:
+    """slerp for Gaussian z (it keeps the norm), lerp in W and W+, whose points are not Gaussian and
+    whose mean w_avg is no origin to keep a norm from (StyleGAN interpolates w linearly)."""
+    return "slerp" if space == "z" else "lerp"
+
+
 def _pair(z0: np.ndarray, z1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     z0, z1 = np.asarray(z0, dtype=np.float64), np.asarray(z1, dtype=np.float64)
     if z0.shape != z1.shape or z0.ndim != 1:
@@ -85,13 +91,17 @@ def interpolate(z0: np.ndarray, z1: np.ndarray, t: float | np.ndarray, method: s
 def keyframe_path(
     keyframes: np.ndarray, frames: int, method: str = "slerp", loop: bool = False
 ) -> tuple[np.ndarray, list[tuple[int, float]]]:
-    """A path through keyframes (K, D), K >= 2, with `frames` steps per transition.
+    """A path through keyframes (K, D) (or w+ keyframes (K, L, D), interpolated as flat vectors),
+    K >= 2, with `frames` steps per transition.
 
-    Returns (path (M, D) float32, [(segment, t)] per row) where M = (K - 1) * frames + 1, or
-    K * frames with `loop` (back to the first keyframe, which is not repeated at the end).
+    Returns (path (M, D) or (M, L, D) float32, [(segment, t)] per row) where M = (K - 1) * frames + 1,
+    or K * frames with `loop` (back to the first keyframe, which is not repeated at the end).
     Row i * frames is keyframe i exactly.
     """
     keys = np.asarray(keyframes, dtype=np.float32)
+    if keys.ndim == 3:
+        path, where = keyframe_path(keys.reshape(len(keys), -1), frames, method, loop)
+        return path.reshape(len(path), *keys.shape[1:]), where
     if keys.ndim != 2 or len(keys) < 2:
         raise LatentkitError(f"interpolate: need at least 2 keyframes (K, D), got shape {keys.shape}")
     if frames < 1:

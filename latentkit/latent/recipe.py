@@ -116,12 +116,10 @@ def plan_job(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str,
     """Every image of `job` as (file stem, start latent, seed, edits), checking names and latents first."""
     import numpy as np
 
-    from latentkit.latent.editor import load_latents, parse_sweep
+    from latentkit.latent.editor import parse_sweep
 
     if job.latent is not None:
-        starts = [
-            (f"latent{i:04d}", z, None) for i, z in enumerate(load_latents(job.latent, editor.latent_dim))
-        ]
+        starts = [(f"latent{i:04d}", z, None) for i, z in enumerate(editor.load(job.latent))]
     elif job.seeds is not None:
         starts = [(f"seed{s:04d}", editor.sample(s, job.psi), s) for s in job.seeds]
     else:

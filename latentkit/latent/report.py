@@ -42,9 +42,10 @@ import torch
 
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes, write_json
-from latentkit.latent.directions import HELD, check_predictor, held_name, score_latents
+from latentkit.latent.directions import HELD, check_predictor, draw_latents, held_name, score_latents
 from latentkit.latent.editor import Editor
-from latentkit.metrics.disentangle import attribute_dependency, direction_cosines
+from latentkit.metrics.disentangle import attribute_dependency, direction_cosines, separability_by_space
+from latentkit.models.latents import map_to_w, spaces_of, synthesize
 
 MONOTONE_TOL = 0.05  # in stds of the unedited scores: smaller dips are predictor jitter, not reversals
 
@@ -61,7 +62,14 @@ def sweep(
     """Scores and features along z + s * vector: (name -> (S, N) scores, features (S, N, F))."""
     zs = (z[None] + strengths[:, None, None] * vector[None, None]).reshape(-1, z.shape[1])
     scores, feats = score_latents(
-        editor.bundle, predictor, zs, batch, binary_as="probability", features=True, progress=progress
+        editor.bundle,
+        predictor,
+        zs,
+        batch,
+        binary_as="probability",
+        features=True,
+        progress=progress,
+        space=editor.space,
     )
     shape = (len(strengths), len(z))
     return {k: v.reshape(shape) for k, v in scores.items()}, feats.reshape(*shape, -1)
@@ -122,8 +130,8 @@ def edit_effect(
     """
     z = np.stack([editor.sample(s) for s in range(seed, seed + samples)])
     edited = editor.edit(z, {name: strength}, hold=list(hold))
-    before, _ = score_latents(editor.bundle, predictor, z, binary_as="probability")
-    after, _ = score_latents(editor.bundle, predictor, edited, binary_as="probability")
+    before, _ = score_latents(editor.bundle, predictor, z, binary_as="probability", space=editor.space)
+    after, _ = score_latents(editor.bundle, predictor, edited, binary_as="probability", space=editor.space)
     if name not in before:
         raise LatentkitError(f"edit_effect: the predictor does not score {name!r}")
     change = {k: after[k] - before[k] for k in before}
@@ -146,7 +154,7 @@ def _grid(editor: Editor, z: np.ndarray, vector: np.ndarray, strengths: np.ndarr
 
     zs = (z[:, None] + strengths[None, :, None] * vector[None, None]).reshape(-1, z.shape[1])
     with torch.inference_mode():
-        x = editor.bundle.generator(torch.from_numpy(zs.astype(np.float32)))
+        x = synthesize(editor.bundle.generator, torch.from_numpy(zs.astype(np.float32)), editor.space)
     scale = max(1, 64 // editor.bundle.config.resolution)
     captions = [f"{s:+.1f}" for s in strengths] * len(z)
     save_figure(path, image_grid(to_uint8(x.cpu()), nrow=len(strengths), captions=captions, scale=scale))
@@ -196,11 +204,14 @@ def direction_report(
     grid_rows: int = 6,
     batch: int = 64,
     progress: bool = True,
+    separability_samples: int = 2000,
 ) -> dict[str, Any]:
     """Sweep every direction in `names` (default: all) on seeds 0..samples-1; write DIR; return the JSON.
 
     Fitted attribute directions are also swept with every other fitted attribute the predictor
     scores held fixed, labelled as that stored variant would be named ("age_hold_glasses_smile").
+    With `separability_samples` > 0, StyleGAN's linear separability of the fitted attributes is
+    measured on that many fresh samples in Z and, for style-based models, in W (`separability`).
     """
     from tqdm.auto import tqdm
 
@@ -212,12 +223,16 @@ def direction_report(
         editor.direction(name)  # unknown names fail before any work, listing the known ones
     if samples < 2:
         raise LatentkitError(f"report: need at least 2 samples, got {samples}")
+    if editor.space == "w+":
+        raise LatentkitError("report: sweep directions in z or w (an editor in w+ has no one w per sample)")
     attributes = [a.name for a in predictor.attributes if a.kind != "categorical"]
     check_predictor(editor.bundle, predictor, attributes)
     fitted = [n for n in directions if directions[n].meta.get("kind") == "supervised" and n in attributes]
 
     z = np.stack([editor.sample(seed) for seed in range(samples)])
-    base, base_feats = score_latents(editor.bundle, predictor, z, batch, "probability", features=True)
+    base, base_feats = score_latents(
+        editor.bundle, predictor, z, batch, "probability", features=True, space=editor.space
+    )
     base_std = {a: float(base[a].std()) for a in attributes}
     pairs = np.random.default_rng(0).permutation(samples)
     spread = float(np.linalg.norm(base_feats - base_feats[pairs], axis=1)[pairs != np.arange(samples)].mean())
@@ -278,6 +293,7 @@ def direction_report(
     }
     report = {
         "model": {"name": editor.bundle.name, "weights_sha256": editor.bundle.weights_sha256},
+        "space": editor.space,
         "samples": samples,
         "seeds": f"0-{samples - 1}",
         "strengths": strengths.tolist(),
@@ -286,12 +302,28 @@ def direction_report(
         "entanglement": {"plain": matrix(False), "held": matrix(True)},
         "cosines": cosines,
         "dependency": dependency,
+        "separability": separability(editor, predictor, fitted or attributes, separability_samples, batch),
         "directions": results,
         "figures": {"responses": "responses.png", **{k: r["grid"] for k, r in results.items()}},
     }
     write_json(out / "report.json", report)
     write_bytes(out / "report.md", format_markdown(report).encode())
     return report
+
+
+def separability(editor: Editor, predictor, attributes: list[str], samples: int, batch: int = 64) -> dict:
+    """space -> {"score", "entropy": attribute -> bits, "kept"}: linear separability (Karras et al.
+    2019, `metrics.disentangle`) of `attributes` on `samples` latents (seed 1) in Z and, for
+    style-based models, in W = mapping(the same z). Empty when `samples` is 0."""
+    if samples <= 0 or not attributes:
+        return {}
+    G = editor.bundle.generator
+    z = draw_latents(samples, editor.bundle.config.latent_dim, seed=1)
+    scores, _ = score_latents(editor.bundle, predictor, z, batch, "probability")
+    spaces = {"z": z, **({"w": map_to_w(G, z)} if "w" in spaces_of(G) else {})}
+    binary = [a.name for a in predictor.attributes if a.kind == "binary" and a.name in attributes]
+    found = separability_by_space(spaces, {a: scores[a] for a in attributes}, binary=binary)
+    return {space: asdict(result) for space, result in found.items()}
 
 
 def format_markdown(report: dict[str, Any]) -> str:
@@ -333,6 +365,21 @@ def format_markdown(report: dict[str, Any]) -> str:
 def _disentanglement_markdown(report: dict[str, Any]) -> list[str]:
     """report.md's cosine matrix and attribute-dependency table (empty without fitted directions)."""
     lines, cos = [], report.get("cosines", {})
+    sep = report.get("separability") or {}
+    if sep:
+        names = list(next(iter(sep.values()))["entropy"])
+        lines += [
+            "",
+            f"Linear separability (Karras et al. 2019; lower is better, 1 = every attribute linearly "
+            f"separable) on {next(iter(sep.values()))['kept'] * 2} samples, the edits live in "
+            f"{report.get('space', 'z').upper()}",
+            "",
+            "| space | score | " + " | ".join(f"H({n}) bits" for n in names) + " |",
+            "|---" * (len(names) + 2) + "|",
+        ]
+        for space, r in sep.items():
+            cells = " | ".join(f"{r['entropy'][n]:.3f}" for n in names)
+            lines.append(f"| {space.upper()} | {r['score']:.3f} | {cells} |")
     if cos:
         names = list(cos)
         lines += ["", "Cosines between the fitted attribute directions", ""]

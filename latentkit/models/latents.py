@@ -102,6 +102,10 @@ def w_avg(generator: nn.Module) -> np.ndarray:
 
 
 def truncate_w(generator: nn.Module, w: np.ndarray, psi: float) -> np.ndarray:
-    """StyleGAN's truncation trick in W: w_avg + psi (w - w_avg); w (..., w_dim), psi in [0, 1] usually."""
+    """StyleGAN's truncation trick in W: w_avg + psi (w - w_avg); w (..., w_dim), psi in [0, 1] usually.
+
+    psi = 1 returns w exactly (no float round trip)."""
+    if psi == 1:
+        return np.asarray(w, np.float32)
     centre = w_avg(generator)
     return (centre + np.float32(psi) * (np.asarray(w, np.float32) - centre)).astype(np.float32)

@@ -249,6 +249,10 @@ def format_report(r: VerifyReport) -> str:
     else:
         model, latent = m["model"], m["latent"]
         seed = f"seed {latent.get('seed')}, " if latent.get("seed") is not None else ""
+        try:
+            space = mf.latent_space(latent)
+        except LatentkitError:
+            space = "unknown-space"
         extra = f", {len(m['edits'])} edit(s)" if m.get("edits") else ""
         extra += ", interpolation" if m.get("interpolation") else ""
         anim = m.get("animation") if isinstance(m.get("animation"), dict) else None
@@ -257,7 +261,7 @@ def format_report(r: VerifyReport) -> str:
         lines.append(
             f"  manifest   {m['software'].get('name')} {m['software'].get('version')}, {m['created']}, "
             f"model {model.get('name')!r} (weights {str(model.get('weights_sha256'))[:12]}), "
-            f"{seed}{latent.get('dim')}-d latent{extra} [from {r.manifest_source}]"
+            f"{seed}{latent.get('dim')}-d {space} latent{extra} [from {r.manifest_source}]"
         )
     if r.digital_source_type:
         lines.append(f"  source     {r.digital_source_type.rsplit('/', 1)[-1]}")
