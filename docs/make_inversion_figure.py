@@ -15,8 +15,9 @@ from PIL import Image, ImageDraw
 
 from latentkit.data.faces import render_faces
 from latentkit.latent.editor import Editor, parse_edit
-from latentkit.latent.inversion import bundle_helpers, project
+from latentkit.latent.inversion import best_space, bundle_helpers, project
 from latentkit.models import load_bundle
+from latentkit.models.latents import synthesize
 from latentkit.pixels import to_pixels
 from latentkit.viz import image_grid, save_figure
 
@@ -40,11 +41,14 @@ def main() -> None:
     torch.set_num_threads(1)
 
     bundle = load_bundle(args.model)
-    editor = Editor(bundle)
+    space = best_space(bundle.generator)  # w+ for style-based models: edited there, every layer alike
+    editor = Editor(bundle, space=space)
     net, encoder = bundle_helpers(bundle)
     res = bundle.config.resolution
     faces, _ = render_faces(args.n, size=res, seed=12345, workers=1)
-    results = [project(bundle, f, feature_net=net, encoder=encoder, steps=args.steps) for f in faces]
+    results = [
+        project(bundle, f, space=space, feature_net=net, encoder=encoder, steps=args.steps) for f in faces
+    ]
     edits = [parse_edit(e) for e in (args.edit or ["smile=2", "age=2", "glasses=2"])]
     edits = [(n, s) for n, s in edits if n in editor.directions]
 
@@ -57,9 +61,9 @@ def main() -> None:
         ),
     ]
     for name, strength in edits:
-        z = np.stack([editor.edit(r.z, {name: strength}) for r in results])
+        x = np.stack([editor.edit(r.latent, {name: strength}) for r in results])
         with torch.no_grad():
-            images = to_pixels(bundle.generator(torch.from_numpy(z)))
+            images = to_pixels(synthesize(bundle.generator, torch.from_numpy(x), space))
         rows.append((f"{name} {strength:+g}", row(images, [""] * args.n, scale)))
 
     width = LABEL_W + rows[0][1].width

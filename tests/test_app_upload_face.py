@@ -4,6 +4,8 @@ exports record the projection. Through the HTTP API (gradio_client) on a launche
 
 import hashlib
 import io
+import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -75,3 +77,28 @@ def test_a_non_image_or_tiny_upload_is_a_message(client, tmp_path):
     (tmp_path / "small.png").write_bytes(buf.getvalue())
     with pytest.raises(AppError, match="8x8 pixels is too small"):
         client.predict(handle_file(str(tmp_path / "small.png")), api_name="/project_face")
+
+
+def test_a_style_model_projects_the_upload_into_the_editors_w_and_the_recipe_says_so(tmp_path):
+    from latentkit.app.state import cli_command, snapshot
+    from latentkit.app.upload_face import project_upload
+    from latentkit.latent import Editor
+    from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
+    from latentkit.models.latents import synthesize
+
+    torch.manual_seed(0)
+    cfg = DCGANConfig(resolution=32, ngf=8, ndf=8, latent_dim=16, g_norm="none", mapping_layers=2)
+    bundle = load_bundle(save_bundle(tmp_path / "style", build_generator(cfg).eval(), cfg, name="style"))
+    app = SimpleNamespace(bundle=bundle, editor=lambda: Editor(bundle))
+    G = bundle.generator
+    with torch.no_grad():
+        target = to_pixels(synthesize(G, G.mapping(torch.randn(1, 16)), "w"))[0]
+    Image.fromarray(target).save(tmp_path / "me.png")
+
+    w, record, _ = project_upload(app, str(tmp_path / "me.png"))
+    assert app.editor().space == "w" and w.shape == (16,)  # the sliders' space, not the CLI's w+
+    assert json.loads(record)["space"] == "w"
+    snap = snapshot(w, 0, None, 1.0, "me.png").replace(projection=record)
+    command = cli_command("models/style", snap, {}, [])
+    assert "latentkit project me.png --model models/style --space w --out me.json" in command
+    assert "--latent me.json" in command

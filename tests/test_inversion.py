@@ -19,8 +19,12 @@ from PIL import Image
 from latentkit.cli import main
 from latentkit.errors import LatentkitError
 from latentkit.images import prepare_image, read_input
+from latentkit.latent.editor import Editor, latents_space, load_latents
 from latentkit.latent.encoder import load_encoder, save_encoder, train_encoder
 from latentkit.latent.inversion import (
+    _ramp_lr,
+    _w_noise,
+    best_space,
     load_projection_record,
     project,
     project_image,
@@ -28,8 +32,10 @@ from latentkit.latent.inversion import (
     psnr,
     save_projection,
     sidecar_path,
+    w_stats,
 )
 from latentkit.models import DCGANConfig, MLPConfig, build_generator, load_bundle, save_bundle
+from latentkit.models.latents import synthesize
 from latentkit.pixels import to_pixels
 from latentkit.predictor import load_feature_net
 from latentkit.provenance import verify_image
@@ -83,10 +89,10 @@ def test_projecting_a_generated_face_reconstructs_it_above_30_db(faces32):
     r = project(faces32, target, feature_net=net)  # the default 250 steps
     assert r.psnr >= 30.0, r.psnr
     assert psnr(rendered(faces32, seed=99), target) < 20  # a random face is far from it
-    assert np.array_equal(r.image, to_pixels(faces32.generator(torch.from_numpy(r.z)[None]).detach())[0])
+    assert np.array_equal(r.image, to_pixels(faces32.generator(torch.from_numpy(r.latent)[None]).detach())[0])
     assert r.mse == pytest.approx(10 ** (-r.psnr / 10))
     assert r.feature_distance is not None and r.feature_distance < 1.0
-    assert 0.7 < np.linalg.norm(r.z) / np.sqrt(128) < 1.3  # the prior keeps z on the Gaussian shell
+    assert 0.7 < np.linalg.norm(r.latent) / np.sqrt(128) < 1.3  # the prior keeps z on the Gaussian shell
 
 
 def test_projection_is_reproducible_and_reports_progress(tiny):
@@ -94,7 +100,7 @@ def test_projection_is_reproducible_and_reports_progress(tiny):
     calls = []
     a = project(tiny, target, steps=30, progress=lambda i, n: calls.append((i, n)))
     b = project(tiny, target, steps=30)
-    assert np.array_equal(a.z, b.z)
+    assert np.array_equal(a.latent, b.latent)
     assert calls[0] == (1, 30) and calls[-1] == (30, 30) and len(calls) == 30
     assert a.steps == 30 and a.restarts == 4 and a.seconds > 0
 
@@ -184,8 +190,8 @@ def test_sidecar_holds_the_record_of_exactly_that_latent(tiny, tmp_path):
     assert record["source_sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
     assert record["steps"] == 10 and record["psnr"] == pytest.approx(r.psnr, abs=1e-3)
     assert record["model_weights_sha256"] == tiny.weights_sha256
-    assert projection_for(record, r.z) == record
-    assert projection_for(record, r.z + 1) is None  # a latent replaced since: the record does not apply
+    assert projection_for(record, r.latent) == record
+    assert projection_for(record, r.latent + 1) is None  # a latent replaced since: the record does not apply
     assert load_projection_record(tmp_path / "other.npy") is None
 
 
@@ -318,3 +324,126 @@ def test_cli_encoder_train_then_project_with_it(tiny, tmp_path, capsys):
     args = ["project", str(image), "--model", str(tiny.path), "--encoder", str(enc), "--steps", "5"]
     assert main([*args, "--out", str(tmp_path / "z.json"), "--no-progress"]) == 0
     assert json.loads((tmp_path / "z.projection.json").read_text())["steps"] == 5
+
+
+# --- W and W+ (style-based models) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory):
+    """A 32 px, 16-d random style-based DCGAN (2 mapping layers)."""
+    torch.manual_seed(0)
+    cfg = DCGANConfig(resolution=32, ngf=8, ndf=8, latent_dim=16, g_norm="none", mapping_layers=2)
+    gen = build_generator(cfg).eval()
+    return load_bundle(save_bundle(tmp_path_factory.mktemp("model") / "style", gen, cfg, name="style"))
+
+
+def rendered_w(bundle, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(w (D,) = mapping(z of `seed`), its image (R, R, 3) uint8)."""
+    G = bundle.generator
+    z = torch.randn(1, G.latent_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        w = G.mapping(z)
+        return w[0].numpy(), to_pixels(synthesize(G, w, "w"))[0]
+
+
+def test_style_models_project_into_w_plus_and_beat_the_start(style):
+    G = style.generator
+    _, target = rendered_w(style, seed=1234)  # its z is not among the seeded candidates (seed 0)
+    r = project(style, target, steps=40)
+    assert r.space == best_space(G) == "w+" and r.latent.shape == (G.num_ws, G.w_dim)
+    with torch.no_grad():
+        start = to_pixels(synthesize(G, w_stats(G).avg[None], "w"))[0]  # where stylegan2-ada starts
+        again = to_pixels(synthesize(G, torch.from_numpy(r.latent)[None], "w+"))[0]
+    assert np.array_equal(r.image, again)
+    random = [psnr(rendered_w(style, seed=s)[1], target) for s in (1, 2, 3)]
+    assert r.psnr > psnr(start, target) + 3 and r.psnr > max(random) + 3, (
+        r.psnr,
+        psnr(start, target),
+        random,
+    )
+    assert r.record()["space"] == "w+"
+
+
+def test_w_projection_is_one_w_near_the_mapping_outputs(style):
+    G = style.generator
+    w_true, target = rendered_w(style, seed=77)
+    stats = w_stats(G)
+    r = project(style, target, space="w", steps=40, restarts=1)
+    assert r.latent.shape == (G.w_dim,) and r.space == "w"
+    before = np.linalg.norm(stats.avg.numpy() - w_true)
+    assert np.linalg.norm(r.latent - w_true) < before  # moved from w_avg toward the true w
+    assert np.linalg.norm(r.latent - stats.avg.numpy()) < 3 * stats.std  # the prior keeps it in W's bulk
+
+
+def test_w_stats_are_stylegan2_adas_mean_and_rms_distance(style):
+    G = style.generator
+    stats = w_stats(G, samples=500, seed=5)
+    with torch.no_grad():
+        w = G.mapping(torch.randn(500, G.latent_dim, generator=torch.Generator().manual_seed(5)))
+    torch.testing.assert_close(stats.avg, w.mean(0))
+    assert stats.std == pytest.approx(float(((w - w.mean(0)) ** 2).sum(1).mean().sqrt()), rel=1e-5)
+
+
+def test_w_schedules_follow_stylegan2_ada():
+    steps = 1000
+    assert _ramp_lr(0, steps, 0.1) == 0  # ramp up over the first 5%
+    assert _ramp_lr(25, steps, 0.1) == pytest.approx(0.05)
+    assert _ramp_lr(500, steps, 0.1) == pytest.approx(0.1)
+    assert _ramp_lr(875, steps, 0.1) == pytest.approx(0.05)  # half-way down the last 25% (cosine)
+    assert _w_noise(0, steps, 2.0) == pytest.approx(0.1)  # w_std x 0.05
+    assert _w_noise(375, steps, 2.0) == pytest.approx(0.025)  # x (1 - 0.5)^2
+    assert _w_noise(750, steps, 2.0) == 0 == _w_noise(999, steps, 2.0)
+
+
+def test_a_projection_round_trips_through_its_file_with_its_space(style, tmp_path):
+    image = tmp_path / "face.png"
+    image.write_bytes(png_bytes(rendered_w(style, seed=9)[1]))
+    r = project_image(style, image, steps=5)
+    latent, _ = save_projection(tmp_path / "me.json", r, style)
+    assert latents_space(latent) == "w+" and load_projection_record(latent)["space"] == "w+"
+    G = style.generator
+    x = load_latents(latent, (G.num_ws, G.w_dim), space="w+")
+    assert x.shape == (1, G.num_ws, G.w_dim) and np.array_equal(x[0], r.latent)  # bit-exact
+    assert projection_for(load_projection_record(latent), x[0]) is not None
+    assert np.array_equal(Editor(style, space="w+").load(latent)[0], r.latent)
+    with pytest.raises(LatentkitError, match=r"save w\+ latents as \.json"):
+        save_projection(tmp_path / "me.npy", r, style)
+    w = project(style, rendered_w(style, seed=9)[1], space="w", steps=3, restarts=1)
+    assert latents_space(save_projection(tmp_path / "w.json", w)[0]) == "w"
+
+
+def test_z_only_models_project_in_z_as_before(tiny):
+    target = rendered(tiny, seed=5)
+    r = project(tiny, target, steps=10)
+    assert r.space == best_space(tiny.generator) == "z" and r.latent.shape == (16,)
+    assert np.array_equal(r.latent, project(tiny, target, steps=10, space="z").latent)
+    assert r.record()["space"] == "z"
+    with pytest.raises(LatentkitError, match="projection: the model has no W space"):
+        project(tiny, target, space="w", steps=1)
+
+
+def test_cli_project_space_w_on_a_z_only_model_exits_2_with_one_line(tiny, tmp_path, capsys):
+    image = tmp_path / "face.png"
+    image.write_bytes(png_bytes(rendered(tiny, seed=4)))
+    code = main(["project", str(image), "--model", str(tiny.path), "--space", "w", "--out",
+                 str(tmp_path / "w.json"), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--space: the model has no W space (a Z-only generator; latents are z)" in err
+    assert not (tmp_path / "w.json").exists()
+
+
+def test_cli_project_a_style_model_into_w_plus_then_edit_it(style, tmp_path, capsys):
+    image = tmp_path / "face.png"
+    image.write_bytes(png_bytes(rendered_w(style, seed=4)[1]))
+    args = ["project", str(image), "--model", str(style.path), "--steps", "3", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "me.npy")]) == 2
+    assert "save w+ latents as .json" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "me.json")]) == 0
+    assert "(w+)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "me.projection.json").read_text())["space"] == "w+"
+    assert main(["edit", "--model", str(style.path), "--latent", str(tmp_path / "me.json"),
+                 "--out", str(tmp_path / "edited"), "--no-progress"]) == 0  # fmt: skip
+    m = verify_image(tmp_path / "edited" / "latent0000.png").manifest
+    assert m["projection"]["space"] == "w+"

@@ -11,6 +11,7 @@ ones that directions fitted in the Custom tab fill during a session.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import shlex
@@ -232,9 +233,11 @@ def cli_command(
     if snap.seed is not None:
         base += f" --seeds {snap.seed}" + (f" --psi {snap.psi:g}" if snap.psi != 1.0 else "")
     elif snap.projection is not None:
-        latent = shlex.quote(snap.source.rsplit(".", 1)[0] + ".npy")
+        space = json.loads(snap.projection).get("space", "z")  # a .npy holds z only; w goes in a .json
+        latent = shlex.quote(snap.source.rsplit(".", 1)[0] + (".npy" if space == "z" else ".json"))
         image = shlex.quote(snap.source)
-        projected = [f"latentkit project {image} --model {shlex.quote(model)} --out {latent}"]
+        flag = "" if space == "z" else f" --space {space}"
+        projected = [f"latentkit project {image} --model {shlex.quote(model)}{flag} --out {latent}"]
         base += f" --latent {latent}"
     else:
         base += f" --latent {shlex.quote(snap.source)}"

@@ -2,7 +2,9 @@
 
 The projection is `latentkit.latent.inversion.project` with the bundle's predictor (perceptual
 loss) and encoder when the bundle has them, the same defaults as `latentkit project`, so the CLI
-command the tab shows reproduces the latent.
+command the tab shows reproduces the latent. It fits a latent of the editor's space: z for Z-only
+models, w (not the CLI's default w+) for style-based ones, because the tab's state holds one latent
+of the editor's space, where the sliders move.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def project_upload(
 ) -> tuple[np.ndarray, str, str]:
     """Project the uploaded image at `path` into `app`'s model.
 
-    Returns (latent (D,) float32, the manifest's projection record as JSON text, a one-line summary).
+    Returns (latent (D,) float32 of the editor's space, the manifest's projection record as JSON text
+    (naming the space), a one-line summary).
     Bad files (not an image, too small, too large) raise `LatentkitError`.
     """
     from latentkit.images import read_input
@@ -36,9 +39,16 @@ def project_upload(
     if id(app) not in _HELPERS:
         _HELPERS[id(app)] = bundle_helpers(app.bundle)
     net, encoder = _HELPERS[id(app)]
+    space = app.editor().space
     result = project(
-        app.bundle, pixels, feature_net=net, encoder=encoder, source_sha256=sha, progress=progress
+        app.bundle,
+        pixels,
+        space=space,
+        feature_net=net,
+        encoder=encoder,
+        source_sha256=sha,
+        progress=progress,
     )
     record = json.dumps(result.record(app.bundle.weights_sha256))
     note = f"{Path(path).name} projected in {result.seconds:.1f} s: reconstruction PSNR {result.psnr:.1f} dB"
-    return result.z, record, note
+    return result.latent, record, note

@@ -36,29 +36,33 @@ def _job_from_args(args: argparse.Namespace) -> EditJob:
     )
 
 
-def _editor_with_directions(model: str, directions_file: str | None):
-    """(Editor over `model`, names read from `directions_file`): the bundle's directions.json, if any,
-    plus the file's (e.g. the app's saved custom directions), the file winning on a shared name.
+def _editor_with_directions(model: str, directions_file: str | None, space: str | None = None):
+    """(Editor over `model` in `space` (None: its edit space), names read from `directions_file`): the
+    bundle's directions.json, if any, plus the file's (e.g. the app's saved custom directions), the
+    file winning on a shared name.
 
     A file made for another model's weights is refused by `load_directions` with one line.
     """
     from latentkit.latent.directions import directions_path, load_directions
     from latentkit.latent.editor import Editor
 
-    editor = Editor(model)
+    editor = Editor(model, space=space)
     if not directions_file:
         return editor, set()
     extra = load_directions(editor.bundle, directions_file)
     base = load_directions(editor.bundle) if directions_path(editor.bundle).is_file() else {}
-    return Editor(editor.bundle, {**base, **extra}), set(extra)
+    return Editor(editor.bundle, {**base, **extra}, space=space), set(extra)
 
 
 def _edit(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from latentkit.latent.editor import latents_space
     from latentkit.latent.inversion import load_projection_record, projection_for
 
-    editor, user_names = _editor_with_directions(args.model, args.directions_file)
+    # a w+ latents file (e.g. from `latentkit project`) is edited in W+: every layer moves alike
+    space = "w+" if args.latent and latents_space(args.latent) == "w+" else None
+    editor, user_names = _editor_with_directions(args.model, args.directions_file, space)
     defaults = _job_from_args(args)
     jobs = read_recipe(args.recipe, defaults) if args.recipe else [defaults]
     plans = [(job, plan_job(editor, job)) for job in jobs]  # every bad name or latent fails before writing

@@ -3,8 +3,9 @@
     latentkit project photo.png --model pretrained/faces32 --out z.npy
     latentkit edit --model pretrained/faces32 --latent z.npy --edit smile=2 --out edited
 
-`project` writes z.npy and its record z.projection.json (input SHA-256, steps, MSE, PSNR);
+`project` writes z.npy and its record z.projection.json (input SHA-256, space, steps, MSE, PSNR);
 `latentkit edit --latent z.npy` finds the record and every exported manifest carries it.
+A style-based model is projected into W+ by default (`--space w+`, saved as .json: a .npy holds z only).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ def _project(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from latentkit.images import read_input
-    from latentkit.latent.inversion import bundle_helpers, project, save_projection, sidecar_path
+    from latentkit.latent.inversion import best_space, bundle_helpers, project, save_projection, sidecar_path
     from latentkit.models import load_bundle
+    from latentkit.models.latents import check_space
 
     out = Path(args.out)
     if out.suffix not in (".npy", ".json"):
@@ -32,6 +34,11 @@ def _project(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.model)
     if not bundle.config.makes_images:
         raise LatentkitError(f"{args.model}: model {bundle.name!r} makes 2-d points; projection needs images")
+    space = check_space(bundle.generator, args.space or best_space(bundle.generator), "--space")
+    if space != "z" and out.suffix == ".npy":
+        raise LatentkitError(
+            f"--out {out}: save {space} latents as .json (a .npy file cannot record its space)"
+        )
     pixels, sha = read_input(args.image)
     net, encoder = bundle_helpers(bundle, args.predictor, args.encoder)
     if args.no_perceptual:
@@ -43,6 +50,7 @@ def _project(args: argparse.Namespace) -> int:
             pixels,
             feature_net=net,
             encoder=encoder,
+            space=space,
             steps=args.steps,
             restarts=args.restarts,
             seed=args.seed,
@@ -54,7 +62,7 @@ def _project(args: argparse.Namespace) -> int:
     latent, sidecar = save_projection(out, result, bundle)
     fd = f", feature distance {result.feature_distance:.3f}" if result.feature_distance is not None else ""
     print(
-        f"wrote {latent} and {sidecar.name}: {args.image} projected into {bundle.name!r} in "
+        f"wrote {latent} and {sidecar.name}: {args.image} projected into {bundle.name!r} ({space}) in "
         f"{result.seconds:.1f} s, PSNR {result.psnr:.2f} dB (MSE {result.mse:.5f}){fd}"
     )
     print(f"edit it: latentkit edit --model {args.model} --latent {latent} --edit smile=1.5 --out edited")
@@ -85,6 +93,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", help="input image (PNG, JPEG, WebP, ...); centre-cropped and resized")
     add_model(p)
     p.add_argument("--out", required=True, help="latent file to write (.npy or .json) + its .projection.json")
+    p.add_argument(
+        "--space",
+        choices=("z", "w", "w+"),
+        help="latent space to fit (default: w+ for style-based models, z for Z-only ones)",
+    )
     p.add_argument("--steps", type=int, default=250, help="optimisation steps")
     p.add_argument("--restarts", type=int, default=4, help="starting latents optimised in the first phase")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starting latents")
