@@ -12,6 +12,14 @@ shared machine compare fairly only if they had the same share of it: run them al
 
 Each run gives up to two curves: its EMA generator (BatchNorm statistics recalibrated, as latentkit
 ships) and, with `--raw`, its raw generator as the classic DCGAN recipe samples it (no averaging).
+
+`--merge docs/recipe_curves.json` adds the curves measured before (same samples, same real data), so
+a new run is compared without retraining the old ones; `--reference "f64-da (EMA)"` reports each
+curve's time to reach the reference's best FID and its best recall within 60 minutes:
+
+    python benchmarks/recipe_curves.py --runs runs/f64s --features pretrained/faces64/predictor \
+        --merge docs/recipe_curves.json --reference "f64-da (EMA)" --label-suffix ", 2 threads" \
+        --json docs/recipe_curves.json --figure docs/recipe_curves.png
 """
 
 from __future__ import annotations
@@ -79,7 +87,7 @@ def plot(found: dict[str, list[dict]], floor: float, path: Path) -> None:
     for ax, key in zip(
         axes, ("FID (own features, log scale)", "precision (k=3)", "recall (k=3)"), strict=True
     ):
-        ax.set_xlabel("training wall-clock (min, 1 CPU thread each)")
+        ax.set_xlabel("training wall-clock (min; threads per run in the legend)")
         ax.set_title(key)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -97,6 +105,14 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json")
     p.add_argument("--figure")
+    p.add_argument("--merge", help="an earlier --json whose curves join these (same samples and data)")
+    p.add_argument(
+        "--reference",
+        help="a curve label: report each curve's time to reach that curve's best FID, and the ratio",
+    )
+    p.add_argument(
+        "--label-suffix", default="", help="appended to this call's curve labels, e.g. ', 2 threads'"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     features, _ = load_feature_net(args.features)
@@ -104,8 +120,16 @@ def main() -> int:
     data = load_dataset("faces", size=first["size"], n=2 * args.samples, seed=1)
     t = time.perf_counter()
     found: dict[str, list[dict]] = {}
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        if earlier["samples"] != args.samples:
+            raise SystemExit(
+                f"--merge {args.merge}: scored on {earlier['samples']} samples, not {args.samples}"
+            )
+        found.update(earlier["curves"])
     for run in map(Path, args.runs):
-        found.update(curves(run, features, data, args.every, args.samples, str(run) in args.raw))
+        new = curves(run, features, data, args.every, args.samples, str(run) in args.raw)
+        found.update({label + args.label_suffix: pts for label, pts in new.items()})
     floor = evaluate(build_generator(DCGANConfig(resolution=first["size"])).eval(), data, features, ["fid"],
                      args.samples)["real_vs_real"]["fid"]  # fmt: skip
     summary = {"real_vs_real_fid": floor, "samples": args.samples, "curves": found}
@@ -121,6 +145,21 @@ def main() -> int:
             if v["seconds"] is not None and base:
                 v["ratio_to_classic"] = round(v["seconds"] / base, 3)
         summary["classic_final_fid"] = target
+    if args.reference:
+        best = min(p["fid"] for p in found[args.reference])
+        base = time_to_reach(found[args.reference], best)
+        summary["reference"] = {"label": args.reference, "best_fid": best, "seconds": base}
+        summary["time_to_reference_best_fid"] = {
+            label: {
+                "seconds": time_to_reach(pts, best),
+                "ratio": None
+                if time_to_reach(pts, best) is None
+                else round(time_to_reach(pts, best) / base, 3),
+                "best_fid": min(p["fid"] for p in pts),
+                "recall_within_60_min": max((p["recall"] for p in pts if p["seconds"] <= 3600), default=None),
+            }
+            for label, pts in found.items()
+        }
     print(json.dumps({k: v for k, v in summary.items() if k != "curves"}, indent=1))
     print(f"({time.perf_counter() - t:.0f} s)")
     if args.json:
