@@ -2,7 +2,7 @@
 
     latentkit directions report --model faces64 --predictor pretrained/faces64/predictor \
         --directions smile,age,glasses,age_hold_glasses --out runs/report64
-    python docs/make_faces64_figures.py runs/report64
+    python docs/make_faces64_figures.py runs/report64 [MODEL]     # MODEL: default faces64
 
 Samples: seeds 0..47 of the EMA generator (the latents `latentkit generate --seeds 0-47` uses) beside
 48 real faces (data seed 2, never trained on), both at 2x nearest-neighbour scale.
@@ -41,8 +41,8 @@ def samples(bundle) -> Image.Image:
     return out
 
 
-def main(report: Path) -> None:
-    save_figure(DOCS / "faces64_samples.png", samples(load_bundle("faces64")))
+def main(report: Path, model: str = "faces64") -> None:
+    save_figure(DOCS / "faces64_samples.png", samples(load_bundle(model)))
     for name in GRIDS:
         src = report / f"grid_{name}.png"
         if src.exists():
@@ -51,4 +51,4 @@ def main(report: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), *sys.argv[2:3])

@@ -128,10 +128,16 @@ def test_previews_under_128_px_carry_scheme_1_and_it_is_read(faces):
     assert r.found and r.export_id == "5eed2b" and r.scheme == "latentkit-iss/1"
 
 
-@pytest.mark.xfail(strict=True, reason="both bands (/1 32-64, /2 30-50 cycles) exceed 64 px's Nyquist")
-def test_a_64_px_preview_carries_a_readable_mark(faces):
-    preview = np.asarray(Image.fromarray(faces[0]).resize((64, 64), Image.BICUBIC))
-    assert detect_watermark(embed_watermark(preview, "5eed2b")).found
+def test_a_64_px_preview_carries_a_readable_mark_that_survives_jpeg_q75_and_upscaling(faces):
+    for i, face in enumerate(faces[:4]):
+        export_id = f"5eed2{i}"
+        preview = np.asarray(Image.fromarray(face).resize((64, 64), Image.BICUBIC))
+        marked = embed_watermark(preview, export_id)
+        upscaled = np.asarray(Image.fromarray(marked).resize((256, 256), Image.BICUBIC))
+        for attacked in (marked, _jpeg(marked, 75), upscaled):
+            r = detect_watermark(attacked)
+            assert r.found and r.export_id == export_id and r.scheme == "latentkit-iss/1"
+        assert not detect_watermark(preview).found
 
 
 def test_resynchronises_rotation_and_a_rescaled_crop(marked):

@@ -15,8 +15,13 @@ watermarked only when the tag and CRC both match, so a random image passes with 
 
 Other export sizes embed the 256 grid's pattern resized to the image, and detection resizes back.
 A crop without rescaling is found by searching all shifts (FFT correlation), used only for images
-smaller than the grid. The patterns come from a public seed: anyone can read, and with effort
-remove or forge, the mark; it is a label that survives stripping, not a security feature.
+smaller than the grid. Images under SMALL_MAX px (64 px previews), whose Nyquist limit lies below
+that band, carry the same payload on a second carrier: a 64 px grid with the band at the same
+fraction of it (8-16 cycles per side) and the correlation target scaled with the grid side (the same
+target energy per pixel; cancelling the host's stronger low-frequency correlation costs more, PSNR
+~35 dB); the detector tries it after the main one. The patterns come from a public seed: anyone can
+read, and with effort remove or forge, the mark; it is a label that survives stripping, not a
+security feature.
 """
 
 from __future__ import annotations
@@ -28,13 +33,27 @@ import numpy as np
 from PIL import Image
 
 SCHEME = "latentkit-iss/1"
-GRID = 256  # pattern side in pixels; detection resizes to this
-BAND = (32.0, 64.0)  # radial frequency band, cycles per image side
 N_BITS = 48
 N_DECOYS = 16
-ALPHA = 74.0  # target correlation per bit (patterns have unit norm; grey levels)
-TAG = 0x4C4B
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """Where the patterns live: a `grid` x `grid` image, radial `band` in cycles per side, and the
+    target correlation `alpha` per bit (patterns have unit norm; grey levels)."""
+
+    grid: int
+    band: tuple[float, float]
+    alpha: float
+    seed: int
+
+
 PATTERN_SEED = 0x1A7E_4E7C_17  # public: the mark is a label, not a secret
+MAIN = Carrier(256, (32.0, 64.0), 74.0, PATTERN_SEED)
+SMALL = Carrier(64, (8.0, 16.0), 74.0 * 64 / 256, PATTERN_SEED + 1)  # same energy per pixel
+SMALL_MAX = 96  # images with a side under this carry SMALL
+GRID, BAND, ALPHA = MAIN.grid, MAIN.band, MAIN.alpha
+TAG = 0x4C4B
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -71,21 +90,28 @@ def embed(pixels: np.ndarray, export_id: str) -> np.ndarray:
     The same luma change is added to R, G and B, so hue is untouched.
     """
     h, w = pixels.shape[:2]
+    c = SMALL if min(h, w) < SMALL_MAX else MAIN
     img = pixels.astype(np.float32)
-    y = _to_grid(img @ LUMA)
-    p = _patterns()[:N_BITS]
+    y = _to_grid(img @ LUMA, c.grid)
+    p = _patterns(c)[:N_BITS]
     s = payload_bits(export_id).astype(np.float32) * 2 - 1
-    a = _gram_inverse() @ (ALPHA * s - p @ y.reshape(-1))
-    mark = (a.astype(np.float32) @ p).reshape(GRID, GRID)
-    if (h, w) != (GRID, GRID):
+    a = _gram_inverse(c) @ (c.alpha * s - p @ y.reshape(-1))
+    mark = (a.astype(np.float32) @ p).reshape(c.grid, c.grid)
+    if (h, w) != (c.grid, c.grid):
         mark = np.asarray(Image.fromarray(mark).resize((w, h), Image.BICUBIC))
     return np.clip(np.rint(img + mark[..., None]), 0, 255).astype(np.uint8)
 
 
 def detect(y: np.ndarray, shift_search: bool = True) -> Reading:
-    """Read (H, W) float32 luma at the grid (and, for an image smaller than it, at every shift)."""
-    result = _decode(_patterns() @ _to_grid(y).reshape(-1), "direct")
-    if not shift_search or result.export_id or max(y.shape) > GRID or y.shape == (GRID, GRID):
+    """Read (H, W) float32 luma at the main grid, then the small one (and, for an image smaller than
+    the main grid, at every shift)."""
+    result = _decode(_patterns(MAIN) @ _to_grid(y, GRID).reshape(-1), "direct")
+    if result.export_id:
+        return result
+    small = _decode(_patterns(SMALL) @ _to_grid(y, SMALL.grid).reshape(-1), "direct, small carrier")
+    if small.export_id:
+        return small
+    if not shift_search or max(y.shape) > GRID or y.shape == (GRID, GRID):
         return result
     shifted = _decode(_shift_search(y), "shift search")
     return shifted if shifted.export_id or shifted.confidence > result.confidence else result
@@ -109,11 +135,11 @@ def _decode(corr: np.ndarray, method: str) -> Reading:
     return Reading(read_payload(bits), confidence, bits, method)
 
 
-def _to_grid(y: np.ndarray) -> np.ndarray:
-    """(H, W) float32 luma -> (GRID, GRID), bicubic."""
-    if y.shape == (GRID, GRID):
+def _to_grid(y: np.ndarray, grid: int) -> np.ndarray:
+    """(H, W) float32 luma -> (grid, grid), bicubic."""
+    if y.shape == (grid, grid):
         return y
-    return np.asarray(Image.fromarray(y).resize((GRID, GRID), Image.BICUBIC))
+    return np.asarray(Image.fromarray(y).resize((grid, grid), Image.BICUBIC))
 
 
 def _shift_search(y: np.ndarray) -> np.ndarray:
@@ -131,28 +157,28 @@ def _shift_search(y: np.ndarray) -> np.ndarray:
     return corr[:, dy, dx]
 
 
-@functools.lru_cache(maxsize=1)
-def _patterns() -> np.ndarray:
-    """(N_BITS + N_DECOYS, GRID*GRID) float32 unit-norm band-limited patterns.
+@functools.lru_cache(maxsize=2)
+def _patterns(c: Carrier = MAIN) -> np.ndarray:
+    """(N_BITS + N_DECOYS, grid*grid) float32 unit-norm band-limited patterns of carrier `c`.
 
     Built from raw PCG64 output (a stream numpy keeps stable across versions) as +-1 noise,
     band-passed with an FFT mask.
     """
-    k = N_BITS + N_DECOYS
-    raw = np.random.PCG64(PATTERN_SEED).random_raw(k * GRID * GRID // 64)
+    k, g = N_BITS + N_DECOYS, c.grid
+    raw = np.random.PCG64(c.seed).random_raw(k * g * g // 64)
     signs = np.unpackbits(raw.astype("<u8").view(np.uint8)).astype(np.float32) * 2 - 1
-    f = np.fft.fftfreq(GRID) * GRID
-    radius = np.hypot(f[:, None], f[None, : GRID // 2 + 1])
-    mask = (radius >= BAND[0]) & (radius <= BAND[1])
-    p = np.fft.irfft2(np.fft.rfft2(signs.reshape(k, GRID, GRID)) * mask, s=(GRID, GRID))
+    f = np.fft.fftfreq(g) * g
+    radius = np.hypot(f[:, None], f[None, : g // 2 + 1])
+    mask = (radius >= c.band[0]) & (radius <= c.band[1])
+    p = np.fft.irfft2(np.fft.rfft2(signs.reshape(k, g, g)) * mask, s=(g, g))
     p = p.reshape(k, -1)
     return (p / np.linalg.norm(p, axis=1, keepdims=True)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _gram_inverse() -> np.ndarray:
+@functools.lru_cache(maxsize=2)
+def _gram_inverse(c: Carrier = MAIN) -> np.ndarray:
     """(N_BITS, N_BITS) inverse Gram matrix of the payload patterns (they are nearly orthogonal)."""
-    p = _patterns()[:N_BITS].astype(np.float64)
+    p = _patterns(c)[:N_BITS].astype(np.float64)
     return np.linalg.inv(p @ p.T)
 
 
