@@ -406,7 +406,7 @@ def test_a_projection_round_trips_through_its_file_with_its_space(style, tmp_pat
     x = load_latents(latent, (G.num_ws, G.w_dim), space="w+")
     assert x.shape == (1, G.num_ws, G.w_dim) and np.array_equal(x[0], r.latent)  # bit-exact
     assert projection_for(load_projection_record(latent), x[0]) is not None
-    assert np.array_equal(Editor(style, space="w+").load(latent)[0], r.latent)
+    assert np.array_equal(Editor(style, space="w+").read_latents(latent)[0], r.latent)
     with pytest.raises(LatentkitError, match=r"save w\+ latents as \.json"):
         save_projection(tmp_path / "me.npy", r, style)
     w = project(style, rendered_w(style, seed=9)[1], space="w", steps=3, restarts=1)

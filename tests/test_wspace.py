@@ -89,8 +89,8 @@ def test_a_z_direction_is_refused_by_a_w_editor_with_a_clear_line(editor):
 def test_latents_of_every_space_round_trip_through_json_with_their_space(editor, tmp_path, space):
     ed = Editor(editor.bundle, editor.directions, space=space)
     x = np.stack([ed.sample(s) for s in (0, 5)])
-    path = ed.save(tmp_path / "l.json", x)
-    again = ed.load(path)
+    path = ed.write_latents(tmp_path / "l.json", x)
+    again = ed.read_latents(path)
     np.testing.assert_array_equal(again, x)  # bit-exact
     assert again.dtype == np.float32
 
@@ -100,9 +100,11 @@ def test_a_npy_file_holds_only_z_and_z_files_are_mapped_into_w(editor, tmp_path)
         save_latents(tmp_path / "w.npy", editor.sample(0), space="w")
     z = np.stack([sample_latent(s, D) for s in (4, 9)])
     save_latents(tmp_path / "z.npy", z)
-    np.testing.assert_array_equal(editor.load(tmp_path / "z.npy"), map_to_w(editor.bundle.generator, z))
+    np.testing.assert_array_equal(
+        editor.read_latents(tmp_path / "z.npy"), map_to_w(editor.bundle.generator, z)
+    )
     with pytest.raises(LatentkitError, match="holds w latents, expected z"):
-        load_latents(editor.save(tmp_path / "w.json", editor.sample(0)), D, space="z")
+        load_latents(editor.write_latents(tmp_path / "w.json", editor.sample(0)), D, space="z")
 
 
 def test_a_z_only_model_has_no_w_space(tmp_path):
@@ -113,7 +115,7 @@ def test_a_z_only_model_has_no_w_space(tmp_path):
         Editor(bundle, space="w")
     save_latents(tmp_path / "w.json", np.zeros(D, np.float32), space="w")
     with pytest.raises(LatentkitError, match="holds w latents; this editor takes z"):
-        Editor(bundle).load(tmp_path / "w.json")
+        Editor(bundle).read_latents(tmp_path / "w.json")
 
 
 @pytest.mark.parametrize("space", ["w", "w+"])

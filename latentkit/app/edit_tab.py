@@ -387,7 +387,7 @@ def _wire(
     def load_latent(s: Session, path):
         if not path:
             return gr.skip()
-        z = app.editor(s).load(checked_upload(path, (".npy", ".json")))
+        z = app.editor(s).read_latents(checked_upload(path, (".npy", ".json")))
         if len(z) > 1:
             gr.Warning(f"{Path(path).name} holds {len(z)} latents; editing the first.")
         new_base(app, s, z[0], None, 1.0, Path(path).name)
@@ -399,7 +399,7 @@ def _wire(
         z, _, _ = app.edited(s, s.now)
         editor = app.editor(s)
         name = "latent.npy" if editor.space == "z" else "latent.json"  # a .npy cannot say it holds w
-        return str(editor.save(app.fresh_folder() / name, z))
+        return str(editor.write_latents(app.fresh_folder() / name, z))
 
     @guarded
     def export_png(s: Session, size):

@@ -173,7 +173,7 @@ def build_interpolate_tab(app: EditorApp, c: EditControls) -> None:
     def on_upload(s: Session, path):
         if not path:
             return gr.skip()
-        rows = app.editor(s).load(checked_upload(path, (".npy", ".json")))
+        rows = app.editor(s).read_latents(checked_upload(path, (".npy", ".json")))
         check_room(s, len(rows))
         name = Path(path).name
         add_keyframes(

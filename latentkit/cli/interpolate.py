@@ -27,7 +27,7 @@ def _interpolate(args: argparse.Namespace) -> int:
         )
     editor = Editor(args.model)
     if args.latent:
-        keys = editor.load(args.latent)
+        keys = editor.read_latents(args.latent)
         endpoints = [{"latent_file": Path(args.latent).name, "index": i} for i in range(len(keys))]
     else:
         seeds = parse_seeds(args.seeds)

@@ -234,7 +234,7 @@ class Editor:
         x = self.check(z)
         return render(self.bundle, x.reshape(self.latent_shape), size, self.space)
 
-    def load(self, path: str | os.PathLike) -> np.ndarray:
+    def read_latents(self, path: str | os.PathLike) -> np.ndarray:
         """Latents from a file (`save_latents`), as (N, *latent_shape) of the editor's space.
 
         A file says its space (.json "space"; a .npy or an older .json holds z). z latents are
@@ -251,7 +251,7 @@ class Editor:
             return np.repeat(x[:, None, :], self.latent_shape[0], axis=1)
         raise LatentkitError(f"{path}: holds {stored} latents; this editor takes {self.space} (or z) latents")
 
-    def save(self, path: str | os.PathLike, x: np.ndarray) -> Path:
+    def write_latents(self, path: str | os.PathLike, x: np.ndarray) -> Path:
         """Write latents of the editor's space to `path` (.json records the space; .npy only for z)."""
         return save_latents(path, self.check(x), space=self.space)
 

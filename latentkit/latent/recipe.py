@@ -119,7 +119,7 @@ def plan_job(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str,
     from latentkit.latent.editor import parse_sweep
 
     if job.latent is not None:
-        starts = [(f"latent{i:04d}", z, None) for i, z in enumerate(editor.load(job.latent))]
+        starts = [(f"latent{i:04d}", z, None) for i, z in enumerate(editor.read_latents(job.latent))]
     elif job.seeds is not None:
         starts = [(f"seed{s:04d}", editor.sample(s, job.psi), s) for s in job.seeds]
     else:
