@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from latentkit.errors import LatentkitError
-from latentkit.latent.directions import Direction, fit_directions, load_directions, save_directions
+from latentkit.latent.directions import (
+    Direction,
+    draw_latents,
+    fit_directions,
+    latent_scale,
+    load_directions,
+    sampled_scale,
+    save_directions,
+)
 from latentkit.latent.editor import Editor, load_latents, save_latents
 from latentkit.latent.interpolate import default_method, keyframe_path
 from latentkit.latent.sampling import sample_latent
@@ -64,9 +72,26 @@ def test_relative_edits_in_w_add_the_unit_direction_and_absolute_ones_set_the_di
     w = editor.sample(1)
     moved = editor.edit(w, {"smile": 2.0})
     np.testing.assert_allclose(moved - w, 2.0 * unit(0), atol=1e-6)
+    np.testing.assert_allclose(editor.distance(moved, "smile") - editor.distance(w, "smile"), 2.0, atol=1e-5)
     set_ = editor.edit(w, {"smile": 1.5, "age": -0.5}, mode="absolute")
     np.testing.assert_allclose(editor.distance(set_, "smile"), 1.5, atol=1e-5)
     np.testing.assert_allclose(editor.distance(set_, "age"), -0.5, atol=1e-5)
+
+
+def test_w_strengths_are_in_standard_deviations_of_sampled_w_along_the_direction(editor):
+    G = editor.bundle.generator
+    w = map_to_w(G, np.stack([sample_latent(s, D) for s in range(4096)]))
+    scale = sampled_scale(editor.bundle, "w", unit(0))
+    assert scale == pytest.approx(w[:, 0].std(), rel=0.1)
+    assert scale == latent_scale(map_to_w(G, draw_latents(4096, D, 12_345)), unit(0))
+    scaled = Direction("smile", unit(0), 0.2, {"kind": "supervised", "scale": scale}, "w")
+    ed = Editor(editor.bundle, {"smile": scaled})
+    x = ed.sample(1)
+    np.testing.assert_allclose(ed.edit(x, {"smile": 3.0}) - x, 3.0 * scale * unit(0), atol=1e-5)
+    np.testing.assert_allclose(
+        ed.distance(ed.edit(x, {"smile": 1.5}, mode="absolute"), "smile"), 1.5, atol=1e-5
+    )
+    assert sampled_scale(editor.bundle, "z", unit(0)) == 1.0  # Z: unit by definition, edits unchanged
 
 
 def test_a_w_plus_latent_moves_every_layer_alike(style_dir, editor):
@@ -154,10 +179,12 @@ def test_interpolation_defaults_to_lerp_in_w_and_slerp_in_z():
 def test_directions_fit_in_w_are_stored_and_read_with_their_space(editor, tmp_path):
     found = fit_directions(editor.bundle, pca=2, sefa=2, progress=False)
     assert {d.space for d in found.values()} == {"w"}
+    assert all(d.scale > 0 and "scale" in d.meta for d in found.values())
     path = save_directions(editor.bundle, found, tmp_path / "d.json")
     loaded = load_directions(editor.bundle, path)
     assert {d.space for d in loaded.values()} == {"w"}
     np.testing.assert_allclose(loaded["sefa0"].vector, found["sefa0"].vector)
+    assert loaded["pca1"].scale == found["pca1"].scale
     in_z = fit_directions(editor.bundle, sefa=0, pca=0, progress=False, space="z")
     assert in_z == {}
     with pytest.raises(LatentkitError, match="one latent space"):

@@ -18,7 +18,7 @@ from latentkit.app.edit_tab import EditControls, anchors_for
 from latentkit.app.state import Session, check_name
 from latentkit.errors import LatentkitError
 from latentkit.latent import LogisticDirection, save_directions
-from latentkit.latent.directions import from_finder
+from latentkit.latent.directions import from_finder, sampled_scale
 from latentkit.viz import save_figure
 
 GRID = 32
@@ -66,6 +66,8 @@ def fit_custom(app: EditorApp, s: Session, name: str, pos: list[str], neg: list[
         "labelled": {"positive": len(p), "negative": len(n)},
         "seeds": [s.grid_seeds[i] for i in p + n],
     }
+    if editor.vector_space == "w":
+        meta["scale"] = sampled_scale(app.bundle, "w", finder.direction_)
     return from_finder(name, finder, editor.vector_space, **meta), finder, z, labels
 
 

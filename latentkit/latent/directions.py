@@ -59,6 +59,10 @@ class Direction:
         meta: JSON-able record: kind ("supervised", "pca", "sefa", "held", "custom"), method,
             validation, N, ...; held variants also name their "base" and the "hold" list.
         space: the latent space of `vector`, "z" or "w".
+
+    Strengths and distances shown to people are in units of `scale`, the standard deviation of
+    sampled latents' projections on `vector` (meta "scale"): 1 for z, whose projections on any unit
+    vector are N(0, 1), so "+3" means three standard deviations in Z and in W alike.
     """
 
     name: str
@@ -67,13 +71,19 @@ class Direction:
     meta: dict[str, Any] = field(default_factory=dict)
     space: str = "z"
 
+    @property
+    def scale(self) -> float:
+        """Latent units per unit of strength: the std of sampled latents along `vector` (1 in Z)."""
+        return float(self.meta.get("scale", 1.0))
+
     def distance(self, z: np.ndarray) -> np.ndarray:
         """Signed distance of z (..., D) -> (...)."""
         return np.asarray(z, dtype=np.float64) @ self.vector + self.intercept
 
 
 def from_finder(name: str, finder: _LinearDirection, space: str = "z", **meta: Any) -> Direction:
-    """A `Direction` in `space` from a fitted supervised finder, its fit record merged with `meta`."""
+    """A `Direction` in `space` from a fitted supervised finder, its fit record merged with `meta`
+    (which should hold the "scale" of a w direction, `latent_scale`)."""
     extra = {"center": finder.center_, "slope": finder.slope_} if isinstance(finder, RidgeDirection) else {}
     meta = {"kind": "supervised", **finder.info(), **extra, **meta}
     return Direction(name, finder.direction_, float(finder.intercept_), meta, space)
@@ -93,6 +103,8 @@ def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str
         raise LatentkitError(f"held variant of {base!r}: name at least one direction to hold fixed")
     vector = hold_fixed(d.vector, [get_direction(directions, h).vector for h in hold])
     meta = {"kind": HELD, "base": d.name, "hold": hold, "validation": d.meta.get("validation")}
+    if "scale" in d.meta:
+        meta["scale"] = d.meta["scale"]  # strengths keep the base's units
     return Direction(held_name(d.name, hold), vector, 0.0, meta, d.space)
 
 
@@ -257,8 +269,27 @@ def load_directions(bundle, path: str | os.PathLike | None = None) -> dict[str, 
         if not np.isfinite(intercept):
             raise LatentkitError(f"{path}: direction {name!r} has a non-finite intercept")
         meta = migrate_meta({k: v for k, v in entry.items() if k not in ("vector", "intercept")})
+        scale = meta.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < 1e6:
+            raise LatentkitError(
+                f"{path}: direction {name!r} has scale {str(scale)[:20]!r}, not a positive number"
+            )
         out[name] = Direction(name, vector, intercept, meta, space)
     return out
+
+
+def latent_scale(latents: np.ndarray, vector: np.ndarray) -> float:
+    """The std of `latents` (N, D) projected on `vector` (D,): a direction's strength unit."""
+    return float(np.std(np.asarray(latents, np.float64) @ np.asarray(vector, np.float64)))
+
+
+def sampled_scale(bundle, space: str, vector: np.ndarray, samples: int = 4096, seed: int = 12_345) -> float:
+    """`latent_scale` of `vector` over `samples` fresh latents of `space` (1.0 for z, by definition)."""
+    if space == "z":
+        return 1.0
+    return latent_scale(
+        map_to_w(bundle.generator, draw_latents(samples, bundle.config.latent_dim, seed)), vector
+    )
 
 
 def _space_dim(bundle, space: str, path: Path) -> int:
@@ -433,10 +464,12 @@ def fit_directions(
         x = map_to_w(bundle.generator, z) if space == "w" else z
         for name in attributes:
             finder = make_finder(method, ratio, seed).fit(x, scores[name])
+            scale = {"scale": latent_scale(x, finder.direction_)} if space == "w" else {}
             out[name] = from_finder(
                 name,
                 finder,
                 space,
+                **scale,
                 attribute=name,
                 samples_seed=seed,
                 score_mean=float(scores[name].mean()),
@@ -454,6 +487,8 @@ def fit_directions(
             raise LatentkitError(f"model {bundle.name!r}: GANSpace directions in z need a DCGAN generator")
         for i, (v, ev) in enumerate(zip(est.components_, est.explained_variance_ratio_, strict=True)):
             meta = {"kind": "pca", "explained_variance_ratio": float(ev), "n_samples": len(zp)}
+            if space == "w":
+                meta["scale"] = latent_scale(wp, v)
             out[f"pca{i}"] = Direction(f"pca{i}", v, 0.0, {**meta, "samples_seed": seed + 1}, space)
     if sefa:
         if space == "w":
@@ -465,5 +500,7 @@ def fit_directions(
         est = SeFa(sefa).fit(weight)
         for i, (v, ev) in enumerate(zip(est.components_, est.eigenvalues_, strict=True)):
             meta = {"kind": "sefa", "eigenvalue": float(ev)}
+            if space == "w":
+                meta["scale"] = sampled_scale(bundle, space, v)
             out[f"sefa{i}"] = Direction(f"sefa{i}", v, 0.0, meta, space)
     return out

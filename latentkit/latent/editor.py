@@ -135,13 +135,13 @@ class Editor:
         return check_space_latents(x, self.bundle.generator, self.space, source)
 
     def distance(self, z: np.ndarray, name: str) -> np.ndarray:
-        """Signed distance of latents (one or N) to direction `name`'s boundary: () or (N,).
-
-        For w+, the distance of each latent's mean w over layers."""
+        """Signed distance of latents (one or N) to direction `name`'s boundary, in its strength units
+        (`Direction.scale`; plain z units in Z): () or (N,). For w+, of each latent's mean w."""
         x = self.check(z)
         if self.space == "w+":
             x = x.mean(axis=-2)
-        return self._direction(name).distance(x)
+        d = self._direction(name)
+        return d.distance(x) / d.scale
 
     def edit(
         self,
@@ -156,9 +156,12 @@ class Editor:
 
         hold: directions whose signed distances stay fixed (each edit direction loses its component
             in their span); `conditional` is its deprecated old name.
-        relative: z + sum_i strength_i * n_i, n_i the unit direction (with `hold` held fixed).
+        relative: z + sum_i strength_i * scale_i * n_i, n_i the unit direction (with `hold` held
+            fixed), scale_i its strength unit (`Direction.scale`: 1 in Z, the std of sampled w along
+            it in W, so +3 is three standard deviations in either space).
         absolute: the z + sum_j a_j n_j whose signed distance to every edited boundary i equals
-            strength_i, solved jointly, so setting smile and age together does not undo either.
+            strength_i * scale_i, solved jointly, so setting smile and age together does not undo
+            either.
         Strengths beyond +-10 warn (far outside where the generator has seen latents).
         """
         hold = _hold(hold, conditional)
@@ -180,6 +183,7 @@ class Editor:
     ) -> np.ndarray:
         """`edit` for vectors (D,) or (N, D) of the directions' space."""
         moves = np.stack([self.direction(n, hold) for n in names])  # (k, D)
+        strengths = strengths * np.array([self._direction(n).scale for n in names])  # latent units
         if mode == "relative":
             alphas = np.broadcast_to(strengths, (*z.shape[:-1], len(names)))
         else:

@@ -1,7 +1,9 @@
 """How clean is a direction? Sweep it, score every attribute, and write figures and numbers.
 
-For each direction: z_i + s * n for `samples` seeds i and strengths s (default -3..3 in 7 steps),
-rendered and scored by the predictor (binary attributes as probabilities, continuous in label units):
+For each direction: z_i + s * scale * n for `samples` seeds i and strengths s (default -3..3 in 7
+steps; scale = the direction's strength unit, 1 in Z, the std of sampled w along n in W, as the
+editor applies it), rendered and scored by the predictor (binary attributes as probabilities,
+continuous in label units):
 
 - response: mean and std of every attribute's score at each strength;
 - slope: least-squares slope of score vs strength (label units per unit of z), and the same divided
@@ -42,7 +44,14 @@ import torch
 
 from latentkit.errors import LatentkitError
 from latentkit.io import write_bytes, write_json
-from latentkit.latent.directions import HELD, check_predictor, draw_latents, held_name, score_latents
+from latentkit.latent.directions import (
+    HELD,
+    check_predictor,
+    draw_latents,
+    held_name,
+    sampled_scale,
+    score_latents,
+)
 from latentkit.latent.editor import Editor
 from latentkit.metrics.disentangle import attribute_dependency, direction_cosines, separability_by_space
 from latentkit.models.latents import map_to_w, spaces_of, synthesize
@@ -242,13 +251,15 @@ def direction_report(
         meta = directions[name].meta if name in directions else {}
         parent = meta.get("base") if meta.get("kind") == HELD else None
         target = name if name in fitted else (parent if parent in attributes else None)
-        jobs.setdefault(name, (name, editor.direction(name), target, []))
+        unit = directions[name].scale  # strengths are in the direction's units (1 in Z)
+        jobs.setdefault(name, (name, unit * editor.direction(name), target, []))
         others = [o for o in fitted if o != name]
         if name in fitted and others:  # a stored variant of the same name sweeps the same vector
-            jobs[held_name(name, others)] = (name, editor.direction(name, others), target, others)
+            jobs[held_name(name, others)] = (name, unit * editor.direction(name, others), target, others)
     # The yardstick: how much does any unit direction move things? (a 3-unit step is ~27% of |z|)
     rand = np.random.default_rng(0).standard_normal(editor.latent_dim)
-    jobs["random"] = ("random", rand / np.linalg.norm(rand), None, [])
+    rand /= np.linalg.norm(rand)
+    jobs["random"] = ("random", sampled_scale(editor.bundle, editor.vector_space, rand) * rand, None, [])
 
     results: dict[str, Any] = {}
     dependency: dict[str, Any] = {}
