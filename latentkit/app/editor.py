@@ -27,6 +27,7 @@ from latentkit.app.edit_tab import build_edit_tab, view
 from latentkit.app.guard import LocalRequestGuard, allowed_hosts
 from latentkit.app.interpolate_tab import build_interpolate_tab
 from latentkit.app.verify_tab import MAX_IMAGE_BYTES, build_verify_tab
+from latentkit.text import shown
 
 QUEUE_SIZE = 256  # 20 users x a few pending events each, with room to spare
 CSS = """
@@ -61,8 +62,8 @@ def build_app(
         state = gr.State(app.new_session())
         n_dirs = sum(slot.name is not None for slot in app.slots)
         gr.Markdown(
-            f"## latentkit editor · model **{app.bundle.name}** · {app.res} px · {app.dim}-d latent · "
-            f"{n_dirs} direction(s)"
+            f"## latentkit editor · model **{shown(app.bundle.name)}** · {app.res} px · "
+            f"edits in {app.editor().space.upper()} ({app.dim}-d) · {n_dirs} direction(s)"
         )
         for note in app.notes:
             gr.Markdown(f"> {note}")
