@@ -189,3 +189,27 @@ def test_directions_fit_in_w_are_stored_and_read_with_their_space(editor, tmp_pa
     assert in_z == {}
     with pytest.raises(LatentkitError, match="one latent space"):
         save_directions(editor.bundle, {"x": Direction("x", unit(2), 0.0, {"kind": "custom"}, "z")}, path)
+
+
+def test_the_editor_app_edits_a_style_model_in_w_and_exports_w_latents(home, style_dir, tmp_path):
+    from latentkit.app.core import EditorApp
+
+    save_directions(
+        load_bundle(style_dir),
+        {
+            "smile": Direction(
+                "smile", unit(0), 0.0, {"kind": "supervised", "method": "svm", "scale": 2.0}, "w"
+            )
+        },
+    )
+    app = EditorApp(style_dir, workdir=tmp_path / "work")
+    s = app.new_session()
+    assert app.editor(s).space == "w"
+    base = app.editor(s).sample(0)
+    np.testing.assert_array_equal(s.now.latent, base)  # the session starts at seed 0's w
+    moved = app.editor(s).edit(base, {"smile": 1.0})
+    np.testing.assert_allclose(moved - base, 2.0 * unit(0), atol=1e-6)  # one unit = the stored scale
+    path = app.export(moved, app.fresh_folder(), "face.png", 128, seed=0)
+    m = verify_image(path).manifest
+    assert latent_space(m["latent"]) == "w"
+    np.testing.assert_array_equal(decode_latent(m["latent"]), moved)

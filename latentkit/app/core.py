@@ -182,9 +182,11 @@ class EditorApp:
 
     def record(self, s: Session, snap: Snapshot, edits: dict[str, float], held: list[str]) -> list[dict]:
         """The manifest's edit list, with the truncation first when the seed's latent was truncated."""
-        record = self.editor(s).edit_record(edits, held, snap.mode)
+        editor = self.editor(s)
+        record = editor.edit_record(edits, held, snap.mode)
         if snap.seed is not None and snap.psi != 1.0:
-            record.insert(0, {"truncation": {"psi": snap.psi, "mean": "zero"}})
+            mean = "zero" if editor.space == "z" else "w_avg"  # truncation pulls toward this centre
+            record.insert(0, {"truncation": {"psi": snap.psi, "mean": mean}})
         return record
 
     @property
