@@ -213,3 +213,24 @@ def test_the_editor_app_edits_a_style_model_in_w_and_exports_w_latents(home, sty
     m = verify_image(path).manifest
     assert latent_space(m["latent"]) == "w"
     np.testing.assert_array_equal(decode_latent(m["latent"]), moved)
+
+
+def test_small_exports_record_their_watermark_carrier_and_older_ones_reproduce_unchanged(
+    home, editor, tmp_path
+):
+    from latentkit.provenance.export import export_image
+
+    fresh = editor.export(editor.sample(3), tmp_path, "small.png", size=128)
+    assert fresh.manifest["watermark"] == {
+        "scheme": "latentkit-iss/1",
+        "export_id": fresh.export_id,
+        "carrier": "small",
+    }
+    assert verify_image(fresh.path).watermark.found
+    assert reproduce_image(fresh.path, tmp_path / "small2.png", model=editor.bundle.path).identical
+    # An export made before the small carrier existed: a 6-digit id on the main carrier, no record.
+    old = export_image(
+        editor.bundle, editor.sample(3), tmp_path, "old.png", size=128, export_id="abc123", space="w"
+    )
+    assert "carrier" not in old.manifest["watermark"]
+    assert reproduce_image(old.path, tmp_path / "old2.png", model=editor.bundle.path).identical

@@ -48,6 +48,7 @@ from latentkit.provenance.imagefile import (
 )
 from latentkit.provenance.keys import SigningIdentity, load_identity
 from latentkit.provenance.watermark import embed_watermark, export_id_bits, manifest_record, new_export_id
+from latentkit.provenance.watermark_iss1 import carrier_for
 
 
 @dataclass
@@ -78,6 +79,7 @@ def export_image(
     identity: SigningIdentity | None = None,
     export_id: str | None = None,
     space: str = "z",
+    watermark_carrier: str | None = None,
 ) -> ExportResult:
     """Render `z` with `bundle` and write it, watermarked, with its manifest and C2PA signature.
 
@@ -96,6 +98,8 @@ def export_image(
         overwrite: replace an existing file (refused otherwise).
         identity: signing certificate and key; default the local one (`latentkit keys init`).
         export_id: 8 (scheme /2) or 6 (/1) hex digits; default random (`reproduce` passes the original's).
+        watermark_carrier: with a given /1 `export_id`, its carrier ("main", the default, or "small"),
+            as the original's manifest records it; a fresh id takes the carrier for `size`.
     """
     return _export(
         bundle,
@@ -109,6 +113,7 @@ def export_image(
         fps=None,
         records={"seed": seed, "edits": edits, "interpolation": interpolation, "projection": projection},
         space=space,
+        watermark_carrier=watermark_carrier,
         overwrite=overwrite,
         identity=identity,
         export_id=export_id,
@@ -130,6 +135,7 @@ def export_animation(
     identity: SigningIdentity | None = None,
     export_id: str | None = None,
     space: str = "z",
+    watermark_carrier: str | None = None,
 ) -> ExportResult:
     """Render every latent of `zs` with `bundle` and write them as one signed, watermarked animation.
 
@@ -155,6 +161,7 @@ def export_animation(
         fps=fps,
         records={"seed": None, "edits": edits, "interpolation": interpolation, "projection": None},
         space=space,
+        watermark_carrier=watermark_carrier,
         overwrite=overwrite,
         identity=identity,
         export_id=export_id,
@@ -174,6 +181,7 @@ def _export(
     fps: float | None,
     records: dict[str, Any],
     space: str,
+    watermark_carrier: str | None,
     overwrite: bool,
     identity: SigningIdentity | None,
     export_id: str | None,
@@ -197,10 +205,15 @@ def _export(
     if fmt == "mp4" and not animfile.mp4_available():
         raise LatentkitError(animfile.VIDEO_HINT)
     identity = identity or load_identity()
+    fresh = export_id is None
     export_id = export_id or new_export_id(export_id_bits(size))
+    carrier = carrier_for(size) if fresh else (watermark_carrier or "main")
     fingerprint = bundle.weights_sha256
     frames = [
-        embed_watermark(render(bundle, z, size, space), export_id, model_fingerprint=fingerprint) for z in zs
+        embed_watermark(
+            render(bundle, z, size, space), export_id, model_fingerprint=fingerprint, carrier=carrier
+        )
+        for z in zs
     ]
     encode = _encoder(frames, fmt, quality, fps)
     # The recorded hash is of the pixels a viewer decodes, so lossy formats are encoded first.
@@ -220,7 +233,7 @@ def _export(
         z=zs[0],
         space=space,
         output=output,
-        watermark=manifest_record(export_id, fingerprint),
+        watermark=manifest_record(export_id, fingerprint, carrier),
         **records,
     )
     if spec.animated:

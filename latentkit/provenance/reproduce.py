@@ -27,6 +27,7 @@ from latentkit.provenance.export import export_animation, export_image
 from latentkit.provenance.imagefile import FORMATS
 from latentkit.provenance.keys import SigningIdentity
 from latentkit.provenance.verify import verify_image
+from latentkit.provenance.watermark import recorded_carrier
 
 UNPROVEN_RECORDS = ("edits", "interpolation", "projection")  # claims a re-render does not check
 
@@ -100,6 +101,7 @@ def reproduce_image(
             identity=identity,
             export_id=m["watermark"].get("export_id"),
             space=mf.latent_space(m["latent"]),
+            watermark_carrier=recorded_carrier(m["watermark"]),
         )
     original, copy = output["pixels_sha256"], result.manifest["output"]["pixels_sha256"]
     return ReproduceResult(result.path, original == copy, original, copy, notes, report.verified)
@@ -127,6 +129,7 @@ def _reproduce_animation(m: dict, bundle, out: Path, fmt: str, overwrite: bool, 
         identity=identity,
         export_id=m["watermark"].get("export_id"),
         space=mf.latent_space(latents),
+        watermark_carrier=recorded_carrier(m["watermark"]),
     )
 
 

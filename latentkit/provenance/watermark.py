@@ -7,7 +7,7 @@ and crop offset from a sync constellation before decoding.
 "latentkit-iss/1" (`watermark_iss1.py`): 16-bit tag + 24-bit export id + CRC-8; still read.
 
 The export id's width names the scheme: 8 hex digits embed /2, 6 hex digits embed /1 (so re-exporting
-an old manifest's id reproduces its pixels). Exports >= 128 px get 8 (`EXPORT_ID_BITS`), smaller
+an old manifest's id reproduces its pixels). Exports >= 160 px get 8 (`EXPORT_ID_BITS`), smaller
 previews 6.
 
 False positives, by design: a /2 reading counts only when the received 127 bits are within
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from latentkit.errors import LatentkitError
 from latentkit.provenance import ecc
 from latentkit.provenance import watermark_iss1 as iss1
 from latentkit.provenance import watermark_iss2 as iss2
@@ -37,9 +38,11 @@ from latentkit.provenance.watermark_iss1 import payload_bits as payload_bits_iss
 ISS2 = "latentkit-iss/2"
 # The export id width every export gets (export.py): 32 bits = /2 for exports >= ISS2_MIN_SIZE.
 EXPORT_ID_BITS = 32
-# /2's band (30-50 cycles per image) needs Nyquist above 50: smaller exports carry /1 (24-bit id),
-# previews under 96 px on its small carrier (8-16 cycles), read back by the same detector.
-ISS2_MIN_SIZE = 128
+# /2's band (30-50 cycles per image) needs Nyquist well above 50 to outlive JPEG: a 128 px /2
+# export lost its mark to JPEG q75 (0 of 6), a 160 px one kept it (10 of 10). Smaller exports carry
+# /1 (24-bit id) on its small carrier (8-16 cycles; JPEG q50 kept at 96-192 px), read back by the
+# same detector.
+ISS2_MIN_SIZE = 160
 
 
 def export_id_bits(size: int) -> int:
@@ -120,12 +123,23 @@ def scheme_of(export_id: str) -> str:
     )
 
 
-def manifest_record(export_id: str, model_fingerprint: str | None) -> dict:
-    """The manifest's `watermark` record: scheme, export id and (/2 only) the 8-hex fingerprint."""
+def manifest_record(export_id: str, model_fingerprint: str | None, carrier: str = "main") -> dict:
+    """The manifest's `watermark` record: scheme, export id, (/2 only) the 8-hex fingerprint, and
+    (/1 on its small carrier only) "carrier": "small"; a /1 record without it means "main"."""
     record = {"scheme": scheme_of(export_id), "export_id": export_id}
     if record["scheme"] == ISS2 and model_fingerprint:
         record["model_fingerprint"] = model_fingerprint[:FINGERPRINT_HEX].lower()
+    if record["scheme"] == iss1.SCHEME and carrier == "small":
+        record["carrier"] = "small"
     return record
+
+
+def recorded_carrier(record: dict) -> str:
+    """The /1 carrier a manifest's `watermark` record names, validated: "main" unless it says "small"."""
+    carrier = record.get("carrier", "main")
+    if carrier not in iss1.CARRIERS:
+        raise LatentkitError(f"manifest watermark.carrier {str(carrier)[:20]!r}: not main or small")
+    return carrier
 
 
 def data_bits(export_id: str, model_fingerprint: str | None = None) -> np.ndarray:
@@ -148,15 +162,16 @@ def payload_bits(export_id: str, model_fingerprint: str | None = None) -> np.nda
 
 
 def embed_watermark(
-    pixels: np.ndarray, export_id: str, *, model_fingerprint: str | None = None
+    pixels: np.ndarray, export_id: str, *, model_fingerprint: str | None = None, carrier: str | None = None
 ) -> np.ndarray:
     """Return a watermarked copy of (H, W, 3) uint8 RGB pixels carrying `export_id`.
 
     An 8-hex-digit id embeds /2 together with `model_fingerprint` (the weights SHA-256, hex); a
-    6-digit id embeds /1, which has no room for the fingerprint (ignored).
+    6-digit id embeds /1, which has no room for the fingerprint (ignored), on `carrier` ("main" or
+    "small"; default by the image's size, `iss1.carrier_for`).
     """
     if scheme_of(export_id) == iss1.SCHEME:
-        return iss1.embed(pixels, export_id)
+        return iss1.embed(pixels, export_id, carrier)
     return iss2.embed(pixels, payload_bits(export_id, model_fingerprint))
 
 

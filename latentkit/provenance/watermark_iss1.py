@@ -15,11 +15,13 @@ watermarked only when the tag and CRC both match, so a random image passes with 
 
 Other export sizes embed the 256 grid's pattern resized to the image, and detection resizes back.
 A crop without rescaling is found by searching all shifts (FFT correlation), used only for images
-smaller than the grid. Images under SMALL_MAX px (64 px previews), whose Nyquist limit lies below
-that band, carry the same payload on a second carrier: a 64 px grid with the band at the same
-fraction of it (8-16 cycles per side) and the correlation target scaled with the grid side (the same
-target energy per pixel; cancelling the host's stronger low-frequency correlation costs more, PSNR
-~35 dB); the detector tries it after the main one. The patterns come from a public seed: anyone can
+smaller than the grid. New exports under SMALL_MAX px (64 px previews up to 128 px), whose Nyquist
+limit lies below that band or too close to it to outlive JPEG, carry the same payload on a second
+carrier: a 64 px grid with the band at the same fraction of it (8-16 cycles per side) and the
+correlation target scaled with the grid side (the same target energy per pixel; cancelling the
+host's stronger low-frequency correlation costs more, PSNR ~35 dB); their manifest records
+"carrier": "small" (older exports are all "main", so `reproduce` re-renders them unchanged), and the
+detector tries it after the main one. The patterns come from a public seed: anyone can
 read, and with effort remove or forge, the mark; it is a label that survives stripping, not a
 security feature.
 """
@@ -51,7 +53,8 @@ class Carrier:
 PATTERN_SEED = 0x1A7E_4E7C_17  # public: the mark is a label, not a secret
 MAIN = Carrier(256, (32.0, 64.0), 74.0, PATTERN_SEED)
 SMALL = Carrier(64, (8.0, 16.0), 74.0 * 64 / 256, PATTERN_SEED + 1)  # same energy per pixel
-SMALL_MAX = 96  # images with a side under this carry SMALL
+SMALL_MAX = 160  # new exports with a side under this carry SMALL (= watermark.ISS2_MIN_SIZE)
+CARRIERS = {"main": MAIN, "small": SMALL}
 GRID, BAND, ALPHA = MAIN.grid, MAIN.band, MAIN.alpha
 TAG = 0x4C4B
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -84,13 +87,23 @@ def crc8(data: bytes) -> int:
     return crc
 
 
-def embed(pixels: np.ndarray, export_id: str) -> np.ndarray:
+def carrier_for(size: int) -> str:
+    """The carrier a new `size` px export gets: "small" under SMALL_MAX px, else "main"."""
+    return "small" if size < SMALL_MAX else "main"
+
+
+def embed(pixels: np.ndarray, export_id: str, carrier: str | None = None) -> np.ndarray:
     """Return a watermarked copy of (H, W, 3) uint8 RGB pixels carrying `export_id` (6 hex digits).
 
-    The same luma change is added to R, G and B, so hue is untouched.
+    `carrier`: "main" or "small" (default `carrier_for` the image's smaller side); exports record
+    it, so a re-render of an older export (all "main") gets the same pixels. The same luma change is
+    added to R, G and B, so hue is untouched.
     """
     h, w = pixels.shape[:2]
-    c = SMALL if min(h, w) < SMALL_MAX else MAIN
+    carrier = carrier or carrier_for(min(h, w))
+    if carrier not in CARRIERS:
+        raise ValueError(f"watermark carrier {carrier!r}: main or small")
+    c = CARRIERS[carrier]
     img = pixels.astype(np.float32)
     y = _to_grid(img @ LUMA, c.grid)
     p = _patterns(c)[:N_BITS]

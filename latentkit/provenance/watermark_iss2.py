@@ -21,7 +21,7 @@ periodic signal has all its energy on a lattice of frequencies (multiples of 4 c
   power of the 5x5 bins around it) before the bits are read.
 
 Strength is set per image so the mark's mean square is `MARK_MSE` grey levels^2 (PSNR ~40.4 dB).
-Exports under 128 px cannot hold the band and carry /1 only (`watermark.ISS2_MIN_SIZE`).
+Exports under 160 px cannot keep the band through JPEG and carry /1 only (`watermark.ISS2_MIN_SIZE`).
 """
 
 from __future__ import annotations
