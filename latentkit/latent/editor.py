@@ -342,7 +342,11 @@ def latents_space(path: str | os.PathLike) -> str:
     path = Path(path)
     if path.suffix != ".json":
         return "z"
-    doc = read_json(path)
+    return _doc_space(read_json(path), path)
+
+
+def _doc_space(doc: Any, path: Path) -> str:
+    """The validated "space" of a latents JSON document ("z" when it has none)."""
     space = doc.get("space", "z") if isinstance(doc, dict) else "z"
     if space not in SPACES:
         raise LatentkitError(f"{path}: space {str(space)[:20]!r} is not one of {', '.join(SPACES)}")
@@ -359,8 +363,8 @@ def load_latents(path: str | os.PathLike, dim: int | tuple[int, ...], space: str
     """
     path = Path(path)
     shape = (dim,) if isinstance(dim, int) else tuple(dim)
-    if latents_space(path) != space:
-        raise LatentkitError(f"{path}: holds {latents_space(path)} latents, expected {space}")
+    if path.suffix == ".npy" and space != "z":
+        raise LatentkitError(f"{path}: holds z latents, expected {space}")
     if path.suffix == ".npy":
         try:
             z = np.load(path, allow_pickle=False)
@@ -371,7 +375,9 @@ def load_latents(path: str | os.PathLike, dim: int | tuple[int, ...], space: str
         if z.dtype.kind not in "iuf":  # complex would silently lose its imaginary part
             raise LatentkitError(f"{path}: dtype {z.dtype} is not a real number type")
     elif path.suffix == ".json":
-        doc = read_json(path)
+        doc = read_json(path)  # read once: its space and its latents
+        if _doc_space(doc, path) != space:
+            raise LatentkitError(f"{path}: holds {_doc_space(doc, path)} latents, expected {space}")
         z = doc.get("latents") if isinstance(doc, dict) else doc
         if not isinstance(z, list):
             raise LatentkitError(f"{path}: expected a list of latents (or an object with 'latents')")
