@@ -20,6 +20,7 @@ from latentkit.latent.directions import (
 )
 from latentkit.latent.finders import (
     GANSpacePCA,
+    GradientDirection,
     LogisticDirection,
     RidgeDirection,
     SeFa,
@@ -52,6 +53,68 @@ def test_each_method_recovers_a_planted_linear_attribute(method):
     assert np.linalg.norm(finder.direction_) == pytest.approx(1.0, abs=1e-12)
     assert finder.validation_ > (0.95 if method in ("svm", "svc") else 0.9)
     assert finder.n_samples_ == 20_000
+
+
+def test_gradient_direction_is_the_mean_unit_gradient_with_its_coherence():
+    z, w, scores = planted()
+    rng = np.random.default_rng(1)
+    # Per-sample gradients of different lengths around w: the mean of their unit vectors is w.
+    grads = (w + 0.5 * rng.standard_normal((4000, 16))) * rng.uniform(0.1, 10, (4000, 1))
+    finder = GradientDirection().fit(z, scores, gradients=grads)
+    unit = grads / np.linalg.norm(grads, axis=1, keepdims=True)
+    assert np.allclose(finder.direction_, unit.mean(0) / np.linalg.norm(unit.mean(0)))
+    assert cosine(finder.direction_, w) > 0.99
+    assert finder.coherence_ == pytest.approx(np.linalg.norm(unit.mean(0)))
+    assert 0.35 < finder.coherence_ < 0.55  # noise of norm ~2 against a unit signal: ~1/sqrt(5)
+    # The boundary is InterFaceGAN's tails split halfway: the planted scores' median is 0.
+    assert finder.validation_ == 1.0 and abs(finder.intercept_) < 0.05
+    assert finder.info()["n_gradients"] == 4000 and finder.info()["method"] == "gradient"
+    same = GradientDirection().fit(z, scores, gradients=np.tile(w, (10, 1)))
+    assert same.coherence_ == pytest.approx(1.0) and np.allclose(same.direction_, w)
+
+
+def test_gradient_direction_keeps_the_measured_accuracy_when_it_disagrees_with_the_scores():
+    # The direction that raises the score need not separate the samples that score high: here the
+    # gradients point against the planted direction, and the held-out accuracy says so.
+    z, w, scores = planted()
+    finder = GradientDirection().fit(z, scores, gradients=-np.tile(w, (10, 1)))
+    assert np.allclose(finder.direction_, -w) and finder.validation_ == 0.0
+
+
+def test_gradient_direction_needs_finite_nonzero_gradients_of_the_latent_size():
+    z, _, scores = planted(n=1000)
+    with pytest.raises(LatentkitError, match="needs the score gradients"):
+        GradientDirection().fit(z, scores)
+    with pytest.raises(LatentkitError, match="gradients must be finite"):
+        GradientDirection().fit(z, scores, gradients=np.ones((5, 3)))
+    with pytest.raises(LatentkitError, match="gradients must be finite"):
+        GradientDirection().fit(z, scores, gradients=np.full((5, 16), np.nan))
+    with pytest.raises(LatentkitError, match="every gradient is zero"):
+        GradientDirection().fit(z, scores, gradients=np.zeros((5, 16)))
+
+
+def test_score_gradients_match_finite_differences_through_a_real_generator_and_predictor(bundle):
+    from latentkit.latent.directions import score_gradients
+    from latentkit.predictor import AttributeSpec, FeatureNet
+
+    torch.manual_seed(0)
+    specs = [AttributeSpec("smile", "continuous", mean=0.1, std=0.5), AttributeSpec("glasses", "binary")]
+    pred = FeatureNet(3, 32, specs, width=8, feature_dim=16).eval().double()
+    bundle.generator.double()  # float64, so central differences are exact enough to compare
+    z = np.random.default_rng(0).standard_normal((3, 16))
+    grads = score_gradients(bundle, pred, z, ["smile", "glasses"], batch=2)
+    assert set(grads) == {"smile", "glasses"} and grads["smile"].shape == (3, 16)
+    assert not bundle.generator.training and all(p.requires_grad for p in pred.parameters())
+    u = _unit(5)
+
+    def score(x, name):
+        with torch.no_grad():
+            return pred.scores(bundle.generator(torch.from_numpy(x)))[name].numpy()
+
+    eps = 1e-5  # small: the generator's ReLUs make the score piecewise linear
+    for name in ("smile", "glasses"):
+        numeric = (score(z + eps * u, name) - score(z - eps * u, name)) / (2 * eps)
+        assert grads[name] @ u == pytest.approx(numeric, rel=1e-4, abs=1e-9)
 
 
 def test_svm_follows_interfacegan_protocol_top_and_bottom_two_percent_70_30():
@@ -317,6 +380,10 @@ class PlantedPredictor(torch.nn.Module):
         red = x[:, 0].mean(dim=(1, 2)) - x[:, 1].mean(dim=(1, 2))
         return {"bright": x.mean(dim=(1, 2, 3)), "red": torch.sigmoid(50 * red)}
 
+    def scores(self, x):
+        red = x[:, 0].mean(dim=(1, 2)) - x[:, 1].mean(dim=(1, 2))
+        return {"bright": x.mean(dim=(1, 2, 3)), "red": 50 * red}  # the logit of predict's "red"
+
     def features(self, x):
         return x.mean(dim=(2, 3))
 
@@ -346,7 +413,7 @@ def planted_bundle(tmp_path):
     return Bundle(tmp_path, cfg, LinearGenerator().eval(), "planted", weights_sha256="0" * 64)
 
 
-@pytest.mark.parametrize("method", ["svm", "logistic", "ridge"])
+@pytest.mark.parametrize("method", ["svm", "logistic", "ridge", "gradient"])
 def test_fit_directions_recovers_the_attribute_planted_in_a_generator(planted_bundle, method):
     found = fit_directions(planted_bundle, PlantedPredictor(), ["bright"], method=method, progress=False)
     d = found["bright"]

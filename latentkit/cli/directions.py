@@ -49,6 +49,7 @@ def _directions_fit(args: argparse.Namespace) -> int:
         predictor_meta=meta,
         progress=not args.no_progress,
         space=args.space,
+        gradient_samples=args.gradient_samples,
     )
     if args.held_variant:
         from latentkit.latent.directions import held_variant, load_directions, parse_held_variant
@@ -111,9 +112,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--predictor", help="attribute predictor folder (`latentkit attributes train`)")
     fit.add_argument("--attributes", help="comma-separated attributes, e.g. smile,age,glasses")
     fit.add_argument("--samples", type=int, default=20_000, help="latents sampled and scored")
-    fit.add_argument("--method", default="svm", choices=("svm", "svc", "logistic", "ridge"))
     fit.add_argument(
-        "--ratio", type=float, default=0.02, help="svm/svc: share of samples taken from each end"
+        "--method",
+        default="svm",
+        choices=("svm", "svc", "logistic", "ridge", "gradient"),
+        help="svm: InterFaceGAN's boundary (default); gradient: the mean unit gradient of the score, "
+        "the direction that changes the attribute rather than predicts it",
+    )
+    fit.add_argument(
+        "--gradient-samples",
+        type=int,
+        default=1024,
+        help="gradient: latents whose score gradients are averaged",
+    )
+    fit.add_argument(
+        "--ratio", type=float, default=0.02, help="svm/svc/gradient: share of samples taken from each end"
     )
     fit.add_argument("--pca", type=int, default=0, help="also fit this many GANSpace PCA directions")
     fit.add_argument("--sefa", type=int, default=0, help="also fit this many SeFa directions")

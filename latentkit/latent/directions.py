@@ -14,6 +14,7 @@ images, scored the same way); a w direction also moves a w+ latent, every layer 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -389,6 +390,44 @@ def score_latents(
     return scores, (np.concatenate(feats) if features else None)
 
 
+def score_gradients(
+    bundle, predictor, x: np.ndarray, names: Sequence[str], space: str = "z", batch: int = 64
+) -> dict[str, np.ndarray]:
+    """d score / d latent of every latent in x (N, D) of `space` ("z" or "w"): name -> (N, D) float64.
+
+    Scores as `score_latents` ranks them: logits for binary attributes, label units for continuous
+    ones. Each sample's score depends only on its own latent (the generator and predictor run in eval
+    mode), so one backward pass of the batch's summed score gives every sample's gradient.
+    """
+    gen = bundle.generator
+    param = next(gen.parameters())
+    out: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    with _frozen_eval(gen, predictor):
+        for s in range(0, len(x), batch):
+            lat = torch.as_tensor(x[s : s + batch], dtype=param.dtype, device=param.device)
+            lat.requires_grad_(True)
+            scores = predictor.scores(synthesize(gen, lat, space))
+            for i, name in enumerate(names):
+                (g,) = torch.autograd.grad(scores[name].sum(), lat, retain_graph=i < len(names) - 1)
+                out[name].append(g.double().cpu().numpy())
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+@contextlib.contextmanager
+def _frozen_eval(*modules: torch.nn.Module):
+    """Eval mode and no parameter gradients for `modules` inside the block; both restored after."""
+    state = [(m.training, [(p, p.requires_grad) for p in m.parameters()]) for m in modules]
+    for m in modules:
+        m.eval().requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, (training, params) in zip(modules, state, strict=True):
+            m.train(training)
+            for p, flag in params:
+                p.requires_grad_(flag)
+
+
 def first_block_activations(generator, z: np.ndarray, batch: int = 512) -> np.ndarray:
     """Activations of a DCGAN generator's first block (projection, norm, ReLU): (N, C0 * 16) float32."""
     layers = []
@@ -435,18 +474,22 @@ def fit_directions(
     predictor_meta: dict[str, Any] | None = None,
     progress: bool = True,
     space: str | None = None,
+    gradient_samples: int = 1024,
 ) -> dict[str, Direction]:
     """Fit a direction per attribute (and optionally `pca` GANSpace and `sefa` SeFa directions).
 
     Supervised: draw `samples` z with `seed`, render them in batches of `batch`, score them with
-    `predictor` (a FeatureNet), fit `method` ("svm", "svc", "logistic" or "ridge") per attribute on
-    the latents of `space` ("z", or "w" = mapping(z); default the model's edit space, w for
-    style-based generators). Unsupervised: GANSpace PCA (in Z on `pca_samples` z's first-block
+    `predictor` (a FeatureNet), fit `method` ("svm", "svc", "logistic", "ridge" or "gradient": the
+    mean unit gradient of the score over the first `gradient_samples` latents) per attribute on the
+    latents of `space` ("z", or "w" = mapping(z); default the model's edit space, w for style-based
+    generators). Unsupervised: GANSpace PCA (in Z on `pca_samples` z's first-block
     activations, in W on w itself, as GANSpace does for StyleGAN); SeFa on the first layer's weights
     (Z) or on every style affine (W). Returns name -> Direction (attribute names, then pca0..,
     sefa0..); nothing is written.
     """
     _check_fit_options(attributes, samples, ratio, pca, sefa)
+    if gradient_samples < 1:
+        raise LatentkitError(f"gradient_samples={gradient_samples}: average at least 1 gradient")
     make_finder(method, ratio, seed)  # validate the method name before any work
     space = check_space(bundle.generator, space or edit_space(bundle.generator), "directions fit")
     if space == "w+":
@@ -462,8 +505,13 @@ def fit_directions(
         z = draw_latents(samples, dim, seed)
         scores, _ = score_latents(bundle, predictor, z, batch, progress=progress)
         x = map_to_w(bundle.generator, z) if space == "w" else z
+        grads = {}
+        if make_finder(method, ratio, seed).needs_gradients:
+            n_grad = min(len(x), gradient_samples)
+            grads = score_gradients(bundle, predictor, x[:n_grad], list(attributes), space, batch)
         for name in attributes:
-            finder = make_finder(method, ratio, seed).fit(x, scores[name])
+            extra = {"gradients": grads[name]} if grads else {}
+            finder = make_finder(method, ratio, seed).fit(x, scores[name], **extra)
             scale = {"scale": latent_scale(x, finder.direction_)} if space == "w" else {}
             out[name] = from_finder(
                 name,

@@ -17,6 +17,12 @@ learned state in names ending in `_`:
   keep the top and bottom `ratio` of the samples as positives and negatives, 70/30 split, linear SVM.
 - `LogisticDirection`: logistic regression on all samples, labelled by a threshold (default: median).
 - `RidgeDirection`: ridge regression of the score on z, for continuous attributes.
+- `GradientDirection`: the mean of the per-sample unit gradients of the score with respect to the
+  latent, i.e. the direction a small step along which raises the attribute on most samples (the
+  first-order solution of GANalyze's objective, Goetschalckx et al. 2019, arXiv:1906.10112). A
+  classifier's normal predicts the attribute; this one is the direction that *changes* it, which
+  differs when the generator encodes the attribute nonlinearly (measured in W: docs/directions.md).
+  Its fit also takes the gradients: `fit(X, y, gradients=G)`.
 
 `hold_fixed(direction, held)` removes from a direction its projection onto the held directions, so
 moving along it leaves their distances unchanged (InterFaceGAN's conditional manipulation,
@@ -42,7 +48,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from latentkit.errors import LatentkitError
 
-METHODS = ("svm", "svc", "logistic", "ridge")
+METHODS = ("svm", "svc", "logistic", "ridge", "gradient")
 
 
 # --- supervised finders --------------------------------------------------------------------------
@@ -79,6 +85,7 @@ class _LinearDirection(BaseEstimator):
     intercept_: float
     validation_: float
     metric_: str
+    needs_gradients = False  # GradientDirection's fit also takes d score / d z
 
     def distance(self, z: np.ndarray) -> np.ndarray:
         """Signed distance to the boundary: z (N, D) -> (N,), in z units (positive = more attribute)."""
@@ -229,14 +236,83 @@ class RidgeDirection(_LinearDirection):
 
 
 def make_finder(method: str, ratio: float = 0.02, seed: int = 0) -> _LinearDirection:
-    """A supervised finder by name: "svm" (LinearSVC), "svc" (SVC linear), "logistic" or "ridge"."""
+    """A supervised finder by name: "svm" (LinearSVC), "svc" (SVC linear), "logistic", "ridge" or
+    "gradient" (whose `fit` also needs the score gradients, `needs_gradients`)."""
     if method in ("svm", "svc"):
         return SVMDirection(ratio=ratio, solver="linearsvc" if method == "svm" else "svc", seed=seed)
     if method == "logistic":
         return LogisticDirection(seed=seed)
     if method == "ridge":
         return RidgeDirection(seed=seed)
+    if method == "gradient":
+        return GradientDirection(ratio=ratio, seed=seed)
     raise LatentkitError(f"direction method {method!r}: choose one of {', '.join(METHODS)}")
+
+
+class GradientDirection(_LinearDirection):
+    """The mean unit gradient of the score: direction_ = normalise(mean_i g_i / |g_i|), g_i = d score_i/d z_i.
+
+    Moving every latent a small step along it raises the score on the samples whose gradients agree
+    with the mean; `coherence_` = |mean_i g_i / |g_i||, in [0, 1], says how many do (1: every sample's
+    gradient points the same way; about 1/sqrt(N) for unrelated gradients). The boundary and the
+    validation follow the InterFaceGAN protocol of `SVMDirection` on the same vector: the top and
+    bottom `ratio` of the samples by score, 70/30 split; the intercept puts the boundary halfway
+    between the two training groups' mean distances, and validation_ is the held-out accuracy of
+    `distance > 0`.
+
+    Args:
+        ratio: share of the N samples taken from each end for the boundary and its accuracy.
+        val_fraction: share of those held out to measure accuracy.
+        seed: seed of the train/validation split.
+    """
+
+    method = "gradient"
+    needs_gradients = True
+
+    def __init__(self, ratio: float = 0.02, val_fraction: float = 0.3, seed: int = 0) -> None:
+        self.ratio, self.val_fraction, self.seed = ratio, val_fraction, seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray, gradients: np.ndarray | None = None) -> GradientDirection:
+        """X: z (N, D), y: scores (N,), gradients: d score / d z of (some of) the samples (M, D) -> self."""
+        z, scores = _check_xy(X, y)
+        if gradients is None:
+            raise LatentkitError("GradientDirection.fit needs the score gradients (gradients=...)")
+        g = np.asarray(gradients, dtype=np.float64)
+        if g.ndim != 2 or g.shape[1] != z.shape[1] or len(g) == 0 or not np.isfinite(g).all():
+            raise LatentkitError(
+                f"GradientDirection: gradients must be finite (M, {z.shape[1]}), got {g.shape}"
+            )
+        norms = np.linalg.norm(g, axis=1, keepdims=True)
+        g = g[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+        if len(g) == 0:
+            raise LatentkitError("fit: the score does not depend on the latent (every gradient is zero)")
+        mean = g.mean(axis=0)
+        self.coherence_ = float(np.linalg.norm(mean))
+        self.direction_, _ = _unit(mean, 0.0)
+        k = int(len(z) * self.ratio)
+        if not 0 < self.ratio <= 0.5 or k < 4:
+            raise LatentkitError(
+                f"GradientDirection: ratio {self.ratio} of {len(z)} samples leaves {k} per side (need >= 4)"
+            )
+        order = np.argsort(scores, kind="stable")
+        chosen = np.concatenate([order[-k:], order[:k]])
+        labels = np.concatenate([np.ones(k), np.zeros(k)])
+        train, val = _split(2 * k, self.val_fraction, np.random.default_rng(self.seed))
+        d = z[chosen] @ self.direction_
+        pos, neg = d[train][labels[train] == 1], d[train][labels[train] == 0]
+        if len(pos) == 0 or len(neg) == 0:
+            raise LatentkitError("GradientDirection: the training split lost one end; use more samples")
+        self.intercept_ = -float(pos.mean() + neg.mean()) / 2
+        hit = (d[val] + self.intercept_ > 0) == (labels[val] == 1)
+        self.validation_ = float(hit.mean()) if len(val) else float("nan")
+        self.metric_, self.n_samples_, self.n_fit_, self.n_gradients_ = "accuracy", len(z), len(train), len(g)
+        return self
+
+    score = SVMDirection.score  # accuracy on the top and bottom `ratio`, as for the SVM
+
+    def info(self) -> dict[str, Any]:
+        coherence = round(self.coherence_, 6)
+        return {**super().info(), "coherence": coherence, "n_gradients": int(self.n_gradients_)}
 
 
 # --- holding directions fixed -------------------------------------------------------------------

@@ -210,6 +210,16 @@ class FeatureNet(nn.Module):
                 pred[a.name] = r * a.std + a.mean
         return pred
 
+    def scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x: (N, C, H, W) in [-1, 1] -> name -> (N,) differentiable score of every binary (its logit)
+        and continuous (label units) attribute; categorical ones are left out."""
+        raw = self._split(self(x))
+        return {
+            a.name: raw[a.name] if a.kind == "binary" else raw[a.name] * a.std + a.mean
+            for a in self.attributes
+            if a.kind != "categorical"
+        }
+
     def loss(self, x: torch.Tensor, targets: dict[str, torch.Tensor]) -> torch.Tensor:
         """Sum over attributes of BCE / MSE (standardised) / cross-entropy; targets in label units."""
         raw = self._split(self(x))
