@@ -282,7 +282,22 @@ def restore(
             opt.load_state_dict(_optimizer_state_dict(ckpt, name, opt))
         except (ValueError, KeyError) as e:
             raise LatentkitError(f"{ckpt.path}: optimizer '{name}' does not match ({_one_line(e)})") from None
+        _match_layouts(opt)
     return {**ckpt.meta["state"], "tensors": _with_prefix(ckpt.tensors, "state.")}
+
+
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give each parameter-shaped state tensor (Adam's moments) its parameter's memory layout.
+
+    Checkpoints store tensors contiguous; a channels-last parameter's moments were channels-last when
+    saved, and fused Adam takes a different (differently rounded) path over mixed layouts, so a resumed
+    run would drift from the uninterrupted one by a few ulps per step."""
+    for group in opt.param_groups:
+        for param in group["params"]:
+            for key, value in opt.state.get(param, {}).items():
+                shaped = isinstance(value, torch.Tensor) and value.shape == param.shape
+                if shaped and value.stride() != param.stride():
+                    opt.state[param][key] = torch.empty_like(param).copy_(value)
 
 
 def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -74,9 +74,18 @@ def build_nets(
     if channels_last and mcfg.makes_images:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=opt["lr_g"], betas=opt["betas"])
-    opt_d = torch.optim.Adam(D.parameters(), lr=opt["lr_d"], betas=opt["betas"])
+    opt_g = adam(G.parameters(), lr=opt["lr_g"], betas=opt["betas"])
+    opt_d = adam(D.parameters(), lr=opt["lr_d"], betas=opt["betas"])
     return Nets(G, D, G_ema, opt_g, opt_d)
+
+
+def adam(params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel where it has one (floating-point parameters on CPU or CUDA):
+    the same update rule in one kernel per step instead of a loop over parameters, which is most of
+    a small 2D model's step (docs/benchmarks.md). Resuming needs the same choice, which it gets."""
+    params = list(params)
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
 
 
 @dataclass
