@@ -376,8 +376,9 @@ def load_latents(path: str | os.PathLike, dim: int | tuple[int, ...], space: str
             raise LatentkitError(f"{path}: dtype {z.dtype} is not a real number type")
     elif path.suffix == ".json":
         doc = read_json(path)  # read once: its space and its latents
-        if _doc_space(doc, path) != space:
-            raise LatentkitError(f"{path}: holds {_doc_space(doc, path)} latents, expected {space}")
+        held = _doc_space(doc, path)
+        if held != space:
+            raise LatentkitError(f"{path}: holds {held} latents, expected {space}")
         z = doc.get("latents") if isinstance(doc, dict) else doc
         if not isinstance(z, list):
             raise LatentkitError(f"{path}: expected a list of latents (or an object with 'latents')")

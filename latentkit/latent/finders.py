@@ -70,6 +70,24 @@ def _split(n: int, val_fraction: float, rng: np.random.Generator) -> tuple[np.nd
     return order[n_val:], order[:n_val]
 
 
+def _tails(
+    scores: np.ndarray, ratio: float, val_fraction: float, seed: int, who: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """InterFaceGAN's samples: the top and bottom `ratio` of N by score, positives first.
+
+    Returns (chosen sample indices (2k,), labels (2k,) 1 then 0, train and validation positions into
+    `chosen`); an error naming `who` when fewer than 4 samples fall on each side.
+    """
+    k = int(len(scores) * ratio)
+    if not 0 < ratio <= 0.5 or k < 4:
+        raise LatentkitError(f"{who}: ratio {ratio} of {len(scores)} samples leaves {k} per side (need >= 4)")
+    order = np.argsort(scores, kind="stable")
+    chosen = np.concatenate([order[-k:], order[:k]])  # positives first, as in InterFaceGAN
+    labels = np.concatenate([np.ones(k), np.zeros(k)])
+    train, val = _split(2 * k, val_fraction, np.random.default_rng(seed))
+    return chosen, labels, train, val
+
+
 def _unit(w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
     """(w, b) of a linear function w @ z + b -> (w / |w|, b / |w|): distances in z units."""
     norm = float(np.linalg.norm(w))
@@ -133,15 +151,7 @@ class SVMDirection(_LinearDirection):
         z, scores = _check_xy(X, y)
         if self.solver not in ("linearsvc", "svc"):
             raise LatentkitError(f"SVMDirection: solver {self.solver!r} is not 'linearsvc' or 'svc'")
-        k = int(len(z) * self.ratio)
-        if not 0 < self.ratio <= 0.5 or k < 4:
-            raise LatentkitError(
-                f"SVMDirection: ratio {self.ratio} of {len(z)} samples leaves {k} per side (need >= 4)"
-            )
-        order = np.argsort(scores, kind="stable")
-        chosen = np.concatenate([order[-k:], order[:k]])  # positives first, as in InterFaceGAN
-        labels = np.concatenate([np.ones(k), np.zeros(k)])
-        train, val = _split(2 * k, self.val_fraction, np.random.default_rng(self.seed))
+        chosen, labels, train, val = _tails(scores, self.ratio, self.val_fraction, self.seed, "SVMDirection")
         if self.solver == "linearsvc":
             clf = LinearSVC(C=self.C, dual="auto", max_iter=10_000, random_state=self.seed)
         else:
@@ -289,15 +299,9 @@ class GradientDirection(_LinearDirection):
         mean = g.mean(axis=0)
         self.coherence_ = float(np.linalg.norm(mean))
         self.direction_, _ = _unit(mean, 0.0)
-        k = int(len(z) * self.ratio)
-        if not 0 < self.ratio <= 0.5 or k < 4:
-            raise LatentkitError(
-                f"GradientDirection: ratio {self.ratio} of {len(z)} samples leaves {k} per side (need >= 4)"
-            )
-        order = np.argsort(scores, kind="stable")
-        chosen = np.concatenate([order[-k:], order[:k]])
-        labels = np.concatenate([np.ones(k), np.zeros(k)])
-        train, val = _split(2 * k, self.val_fraction, np.random.default_rng(self.seed))
+        chosen, labels, train, val = _tails(
+            scores, self.ratio, self.val_fraction, self.seed, "GradientDirection"
+        )
         d = z[chosen] @ self.direction_
         pos, neg = d[train][labels[train] == 1], d[train][labels[train] == 0]
         if len(pos) == 0 or len(neg) == 0:

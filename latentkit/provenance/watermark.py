@@ -42,7 +42,7 @@ EXPORT_ID_BITS = 32
 # export lost its mark to JPEG q75 (0 of 6), a 160 px one kept it (10 of 10). Smaller exports carry
 # /1 (24-bit id) on its small carrier (8-16 cycles; JPEG q50 kept at 96-192 px), read back by the
 # same detector.
-ISS2_MIN_SIZE = 160
+ISS2_MIN_SIZE = iss1.SMALL_MAX  # one threshold: under it, /1 on the small carrier
 
 
 def export_id_bits(size: int) -> int:

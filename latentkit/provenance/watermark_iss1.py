@@ -53,7 +53,7 @@ class Carrier:
 PATTERN_SEED = 0x1A7E_4E7C_17  # public: the mark is a label, not a secret
 MAIN = Carrier(256, (32.0, 64.0), 74.0, PATTERN_SEED)
 SMALL = Carrier(64, (8.0, 16.0), 74.0 * 64 / 256, PATTERN_SEED + 1)  # same energy per pixel
-SMALL_MAX = 160  # new exports with a side under this carry SMALL (= watermark.ISS2_MIN_SIZE)
+SMALL_MAX = 160  # new exports with a side under this carry SMALL (and /1: watermark.ISS2_MIN_SIZE)
 CARRIERS = {"main": MAIN, "small": SMALL}
 GRID, BAND, ALPHA = MAIN.grid, MAIN.band, MAIN.alpha
 TAG = 0x4C4B
