@@ -3,10 +3,12 @@
     python benchmarks/pretrained_targets.py --model pretrained/faces64 [--samples 5000] [--edits 500]
                                             [--json pretrained/faces64/targets.json]
 
-1. quality: FID, KID, precision/recall (k=3) and density/coverage (k=5) on the model's feature
-   network (`--features`, default MODEL/predictor), `--samples` per side, against real faces of data
-   seed 1 (not trained on), next to the real-vs-real floor of two disjoint real halves (targets:
-   precision >= 0.80, recall >= 0.50, FID <= 2.0);
+1. quality: FID, KID, precision/recall (k=3), density/coverage (k=5) and the TwoNN intrinsic
+   dimension of each set on the model's feature network (`--features`, default MODEL/predictor),
+   `--samples` per side, against real faces of data seed 1 (not trained on), next to the
+   real-vs-real floor of two disjoint real halves (targets: precision >= 0.80, recall >= 0.50,
+   FID <= 2.0; the dimension is a diagnostic: generated samples of lower dimension than the real
+   ones lie on a collapsed sheet, which is what low recall with matched marginals means);
 2. attribute statistics: predicted attributes of `--samples` generated vs real faces, W1 per
    attribute as a fraction of its range (target <= 0.05), the glasses rate and the age~glasses
    correlation (targets: within 0.03 of the data's);
@@ -44,7 +46,7 @@ def quality(bundle, features, samples: int) -> dict:
     from latentkit.metrics.evaluate import evaluate
 
     data = load_dataset("faces", size=bundle.config.resolution, n=2 * samples, seed=1)
-    return evaluate(bundle.generator, data, features, ["fid", "kid", "pr", "dc"], samples, seed=0)
+    return evaluate(bundle.generator, data, features, ["fid", "kid", "pr", "dc", "dim"], samples, seed=0)
 
 
 def statistics(bundle, predictor, samples: int) -> dict:
@@ -176,6 +178,9 @@ def main() -> int:
     print("| figure | measured | target | met |\n| --- | --- | --- | --- |")
     for f, m, t, ok in rows:
         print(f"| {f} | {m} | {t} | {'yes' if ok else '**no**'} |")
+    q = r["quality"]["metrics"]
+    print(f"intrinsic dimension (TwoNN, features): generated {q['dimension_fake']:.1f}, "
+          f"real {q['dimension_real']:.1f}")  # fmt: skip
     print(f"({r['seconds']:.0f} s)")
     if args.json:
         from latentkit.io import write_json

@@ -11,7 +11,7 @@ from latentkit.data.mixtures import mixture_means, sample_mixture
 from latentkit.errors import LatentkitError
 from latentkit.metrics import METRICS, compute_metrics, real_floor
 from latentkit.metrics.fid import feature_stats, fid, frechet_distance, kid
-from latentkit.metrics.knn import density_coverage, precision_recall
+from latentkit.metrics.knn import density_coverage, intrinsic_dimensions, precision_recall, twonn_dimension
 from latentkit.metrics.modes import kl_to_uniform, mode_metrics, stacked_mode_metrics
 
 
@@ -155,6 +155,33 @@ def test_collapsed_fakes_keep_precision_but_lose_recall():
     assert pr["recall"] < 0.2
 
 
+def test_twonn_dimension_recovers_the_dimension_of_a_linear_sheet():
+    rng = np.random.default_rng(0)
+    for d in (2, 5):
+        sheet = rng.uniform(size=(2000, d)) @ rng.normal(size=(d, 20))  # a d-dim sheet in 20 dims
+        assert twonn_dimension(sheet) == pytest.approx(d, rel=0.15)
+
+
+def test_matched_marginals_on_a_lower_sheet_keep_precision_and_lose_recall_and_dimension():
+    # What the faces candidates do: each coordinate's spread matches, but the fakes lie on a
+    # 2-dim sheet of the 6-dim cube, so recall falls and the fake dimension says why.
+    rng = np.random.default_rng(0)
+    real = rng.uniform(size=(1500, 6))
+    t = rng.uniform(size=(1500, 2))
+    fake = np.concatenate([t, t, t], axis=1)  # uniform marginals, 2 free coordinates
+    dims = intrinsic_dimensions(real, fake)
+    assert dims["dimension_real"] == pytest.approx(6, rel=0.2)
+    assert dims["dimension_fake"] == pytest.approx(2, rel=0.2)
+    assert precision_recall(real, fake)["recall"] < 0.1
+
+
+def test_twonn_dimension_leaves_out_duplicates_and_rejects_all_duplicates():
+    x = np.random.default_rng(0).uniform(size=(1000, 3))
+    assert twonn_dimension(np.concatenate([x, x[:10]])) == pytest.approx(twonn_dimension(x), rel=0.05)
+    with pytest.raises(LatentkitError, match="need at least 3 distinct samples, got 1"):
+        twonn_dimension(np.zeros((10, 3)))
+
+
 def test_knn_metrics_need_more_than_k_samples():
     with pytest.raises(LatentkitError, match="need more than k=3 samples, got 3"):
         precision_recall(gaussian(3), gaussian(10))
@@ -234,7 +261,8 @@ def test_kl_to_uniform_by_hand():
 def test_compute_metrics_runs_every_registered_metric_by_name():
     real, fake = gaussian(200, seed=0), gaussian(200, shift=0.3, seed=1)
     out = compute_metrics(list(METRICS), real, fake)
-    assert set(out) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage"}
+    assert set(out) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                        "dimension_real", "dimension_fake"}  # fmt: skip
     assert out["fid"] == pytest.approx(fid(real, fake))
     with pytest.raises(LatentkitError, match="metric 'is'"):
         compute_metrics(["fid", "is"], real, fake)

@@ -164,7 +164,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--features",
         help="feature network (`latentkit attributes train`; default: the bundle's own predictor)",
     )
-    ev.add_argument("--metrics", default="fid,kid,pr,dc", help="comma list: fid, kid, pr, dc, modes")
+    ev.add_argument(
+        "--metrics",
+        default="fid,kid,pr,dc",
+        help="comma list: fid, kid, pr, dc, dim (TwoNN intrinsic dimension), modes",
+    )
     ev.add_argument("--samples", type=int, default=10_000, help="samples per side")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")

@@ -27,7 +27,7 @@ from latentkit.metrics.disentangle import (
     separability_by_space,
 )
 from latentkit.metrics.fid import feature_stats, fid, frechet_distance, kid
-from latentkit.metrics.knn import density_coverage, precision_recall
+from latentkit.metrics.knn import density_coverage, intrinsic_dimensions, precision_recall, twonn_dimension
 from latentkit.metrics.modes import mode_metrics, stacked_mode_ids, stacked_mode_metrics
 
 Features = np.ndarray | torch.Tensor
@@ -47,6 +47,7 @@ METRICS: dict[str, Callable[[Features, Features], dict[str, float]]] = {
     "kid": _kid,  # unbiased MMD^2 (cubic kernel), lower is better
     "pr": precision_recall,  # precision (fidelity) and recall (diversity), k = 3, higher is better
     "dc": density_coverage,  # density (~1 ideal) and coverage, k = 5
+    "dim": intrinsic_dimensions,  # TwoNN dimension of each set; fake below real = a collapsed sheet
 }
 
 
@@ -86,6 +87,7 @@ __all__ = [
     "feature_stats",
     "fid",
     "frechet_distance",
+    "intrinsic_dimensions",
     "kid",
     "linear_separability",
     "mode_metrics",
@@ -94,4 +96,5 @@ __all__ = [
     "separability_by_space",
     "stacked_mode_ids",
     "stacked_mode_metrics",
+    "twonn_dimension",
 ]
