@@ -20,7 +20,7 @@ from latentkit.train import losses
 from latentkit.train.config import TrainConfig
 from latentkit.train.ema import ema_decay, half_life_beta, update_ema
 from latentkit.train.loop import train
-from latentkit.train.monitor import plot_run, read_log
+from latentkit.train.monitor import VANISHING_STEPS, RunLog, plot_run, read_log
 from latentkit.train.recipes import apply_recipe, recipe_for
 
 TINY_FACES = {
@@ -337,3 +337,29 @@ def test_the_ring_default_covers_at_least_7_modes(tmp_path):
         x = G(torch.randn(2500, G.latent_dim, generator=torch.Generator().manual_seed(123)))
     metrics = mode_metrics(x.numpy(), "ring")
     assert metrics["modes_covered"] >= 7, metrics
+
+
+# --- the vanishing-gradient warning speaks only for losses whose D outputs are probabilities ---------
+
+
+def _low_d_fake_lines(log: RunLog, n: int) -> list[str | None]:
+    return [log.check_health({"step": i, "d_fake": 0.001}) for i in range(n)]
+
+
+def test_a_stuck_d_fake_warns_once_for_the_bce_losses_and_is_logged(tmp_path):
+    log = RunLog(tmp_path / "log.jsonl", watch_d_fake=losses.LOSSES["ns"].probabilities)
+    warnings = [w for w in _low_d_fake_lines(log, 2 * VANISHING_STEPS) if w]
+    log.close()
+    assert len(warnings) == 1 and "D(G(z)) has stayed below" in warnings[0]
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in lines if r.get("event") == "warning"] == ["vanishing"]
+
+
+def test_critic_and_relativistic_losses_never_raise_the_vanishing_warning(tmp_path):
+    # sigmoid of a WGAN/hinge critic or of RpGAN's shift-invariant logits is no probability: a low
+    # value there says nothing about G's gradients (the warning fired on every R3GAN-recipe run).
+    assert {name for name, cls in losses.LOSSES.items() if cls.probabilities} == {"ns", "minimax"}
+    log = RunLog(tmp_path / "log.jsonl", watch_d_fake=losses.LOSSES["rpgan"].probabilities)
+    assert not any(_low_d_fake_lines(log, 2 * VANISHING_STEPS))
+    log.close()
+    assert (tmp_path / "log.jsonl").read_text() == ""

@@ -160,7 +160,10 @@ def train(cfg: TrainConfig, out: str | os.PathLike, resume: bool = False, progre
         (out / "samples").mkdir(exist_ok=True)
         # The resolved model config, so the file alone reproduces (and resumes) the run.
         write_json(out / "config.json", {**cfg.to_dict(), "model": mcfg.to_dict()})
-    log = RunLog(out / "log.jsonl", resume_step=state.step if resume else None) if dist.is_main else None
+    log = None
+    if dist.is_main:
+        resume_step = state.step if resume else None
+        log = RunLog(out / "log.jsonl", resume_step, watch_d_fake=objective.loss.probabilities)
     if log and resume:
         log.write({"step": state.step, "event": "resume", "from_step": state.step})
     if log:

@@ -35,6 +35,9 @@ class GANLoss:
 
     name: ClassVar[str] = ""
     g_needs_real: ClassVar[bool] = False
+    # sigmoid(D's logit) is a probability that the input is real (the BCE games). For critics
+    # (wgan, hinge, lsgan) and the shift-invariant rpgan it is not, and a low D(G(z)) is no warning.
+    probabilities: ClassVar[bool] = True
     config_options: ClassVar[dict[str, str]] = {}  # constructor argument -> TrainConfig field
     default_optim: ClassVar[dict[str, Any]] = DCGAN_OPTIM
 
@@ -98,6 +101,7 @@ class WGANLoss(GANLoss):
     """
 
     name = "wgan"
+    probabilities = False
     default_optim: ClassVar[dict[str, Any]] = {
         "lr_g": 5e-5,
         "lr_d": 5e-5,
@@ -142,6 +146,7 @@ class HingeLoss(GANLoss):
     """
 
     name = "hinge"
+    probabilities = False
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
@@ -158,6 +163,7 @@ class LSGANLoss(GANLoss):
     """
 
     name = "lsgan"
+    probabilities = False
 
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
         self.a, self.b, self.c = float(a), float(b), float(c)
@@ -178,6 +184,7 @@ class RpGANLoss(GANLoss):
     """
 
     name = "rpgan"
+    probabilities = False
     g_needs_real = True
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -33,8 +33,13 @@ class RunLog:
     """Append-only JSONL log of a run: each line is written whole or not at all, unbuffered, so a
     crash loses nothing logged and a full disk never leaves a cut line."""
 
-    def __init__(self, path: str | os.PathLike, resume_step: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, resume_step: int | None = None, watch_d_fake: bool = True
+    ) -> None:
+        """`watch_d_fake`: warn when D(G(z)) stays near 0; only for losses whose D outputs are
+        probabilities (`GANLoss.probabilities`)."""
         self.path = Path(path)
+        self.watch_d_fake = watch_d_fake
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
         try:
@@ -73,6 +78,8 @@ class RunLog:
 
     def check_health(self, record: dict) -> str | None:
         """Return (and log) a warning when D(G(z)) has stayed near 0 for a while."""
+        if not self.watch_d_fake:
+            return None
         self._low_d_fake = self._low_d_fake + 1 if record["d_fake"] < VANISHING_D_FAKE else 0
         if self._low_d_fake == VANISHING_STEPS:
             msg = (
