@@ -5,10 +5,11 @@
         --json docs/recipe_curves.json --figure docs/recipe_curves.png
 
 For every run and every `--every`-th checkpoint, the generator is rebuilt from the checkpoint and
-scored with `latentkit.metrics.evaluate` (FID, precision and recall, k=3) against real faces of a data
-seed the runs did not train on, next to the real-vs-real floor. Wall-clock is the run's own training
-time at that checkpoint (`elapsed`, saved in every checkpoint), so runs trained side by side on a
-shared machine compare fairly only if they had the same share of it: run them alike.
+scored with `latentkit.metrics.evaluate` (FID, precision and recall with k=3, TwoNN dimension)
+against real faces of a data seed the runs did not train on, next to the real-vs-real floor.
+Wall-clock is the run's own training time at that checkpoint (`elapsed`, saved in every
+checkpoint), so runs trained side by side on a shared machine compare fairly only if they had the
+same share of it: run them alike.
 
 Each run gives up to two curves: its EMA generator (BatchNorm statistics recalibrated, as latentkit
 ships) and, with `--raw`, its raw generator as the classic DCGAN recipe samples it (no averaging).
@@ -46,7 +47,8 @@ def generators(ckpt) -> dict[str, torch.nn.Module]:
 
 
 def curves(run: Path, features, data, every: int, samples: int, raw: bool) -> dict[str, list[dict]]:
-    """label -> [{"step", "seconds", "fid", "precision", "recall"}, ...] for one run directory."""
+    """label -> [{"step", "seconds", "fid", "precision", "recall", "dimension_fake", ...}, ...] for one
+    run directory (dimension: TwoNN intrinsic dimension of the features, `latentkit.metrics.knn`)."""
     found: dict[str, list[dict]] = {}
     paths = sorted(list_checkpoints(run / "checkpoints"), key=lambda p: p.name)
     for path in paths:
@@ -57,12 +59,13 @@ def curves(run: Path, features, data, every: int, samples: int, raw: bool) -> di
             if name == "G" and not raw:
                 continue
             label = f"{run.name} ({'raw G' if name == 'G' else 'EMA'})"
-            r = evaluate(G, data, features, ["fid", "pr"], samples, seed=0)
+            r = evaluate(G, data, features, ["fid", "pr", "dim"], samples, seed=0)
             m = r["metrics"]
             point = {"step": ckpt.step, "seconds": round(ckpt.meta["state"]["elapsed"], 1), **m}
             found.setdefault(label, []).append(point)
             print(f"{label:40s} step {ckpt.step:6d} {point['seconds']:7.0f} s  FID {m['fid']:.3f}  "
-                  f"P {m['precision']:.3f} R {m['recall']:.3f}", flush=True)  # fmt: skip
+                  f"P {m['precision']:.3f} R {m['recall']:.3f} dim {m['dimension_fake']:.1f} "
+                  f"(real {m['dimension_real']:.1f})", flush=True)  # fmt: skip
     return found
 
 
