@@ -96,10 +96,10 @@ def test_each_family_holds_only_its_own_fields():
 
 
 def test_the_pre_family_union_config_of_the_shipped_bundles_migrates_at_read_time():
-    doc = json.loads((Path(__file__).parents[1] / "pretrained" / "faces64" / "config.json").read_text())
+    doc = json.loads((Path(__file__).parents[1] / "pretrained" / "faces32" / "config.json").read_text())
     assert {"data_dim", "hidden", "depth"} <= set(doc["model"])  # the old 14-field union, on disk
     cfg = model_config_from_dict(doc["model"])
-    assert cfg == DCGANConfig(ngf=32, ndf=32) and "hidden" not in cfg.to_dict()
+    assert cfg == DCGANConfig(resolution=32, ngf=64, ndf=64) and "hidden" not in cfg.to_dict()
 
 
 def test_config_for_data_takes_shape_fields_from_the_data_and_refuses_contradictions():
