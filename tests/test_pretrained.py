@@ -28,6 +28,13 @@ def test_shipped_files_match_their_checksums_and_stay_small():
     assert total < 30 * 2**20
 
 
+def test_faces64_is_style_based_and_edits_in_w():
+    from latentkit.models.latents import edit_space
+
+    b = latentkit.load_pretrained("faces64")
+    assert b.config.mapping_layers == 2 and edit_space(b.generator) == "w"
+
+
 def test_faces64_is_the_default_and_loads_by_name():
     assert "faces64" in list_pretrained() and pretrained_path() == FACES64
     b = latentkit.load_pretrained("faces64")
@@ -60,14 +67,16 @@ def test_directions_cover_every_attribute_and_smile_is_accurate(shipped):
     dirs = editor.directions
     for name in ("smile", "age", "glasses", "hair_color", "skin_tone", "pose", "eye_size", "face_width"):
         assert dirs[name].meta["kind"] == "supervised"
-    assert dirs["smile"].meta["validation"] >= 0.95 and dirs["age"].meta["validation"] >= 0.95
-    assert dirs["glasses"].meta["validation"] >= 0.9  # 0.900: misses the 0.95 target (model card)
-    assert dirs["age_hold_glasses"].meta == {
+    assert dirs["age"].meta["validation"] >= 0.98 and dirs["glasses"].meta["validation"] >= 0.98
+    assert dirs["smile"].meta["validation"] >= 0.9  # 0.933: misses the 0.98 target (model card)
+    assert {dirs[k].meta["method"] for k in ("smile", "age", "glasses")} == {"gradient"}
+    held = dirs["age_hold_glasses"].meta
+    assert {k: held[k] for k in ("kind", "base", "hold")} == {
         "kind": "held",
         "base": "age",
         "hold": ["glasses"],
-        "validation": 1.0,
     }
+    assert held["validation"] >= 0.98
     assert {"pca0", "sefa4", "age_hold_glasses", "smile_hold_age_glasses"} <= set(dirs)
 
 
@@ -76,7 +85,7 @@ def test_smile_edit_raises_predicted_smile_for_most_faces(shipped):
 
     editor, predictor = shipped
     e = edit_effect(editor, predictor, "smile", 3.0, samples=100, seed=50_000)
-    assert e["raised_fraction"] >= 0.6 and e["mean_change"] > 0.1  # a floor, not the target (0.9 / 1.0)
+    assert e["raised_fraction"] >= 0.75 and e["mean_change"] > 0.3  # a floor, not the target (0.95 / 0.8)
 
 
 def test_glasses_rate_matches_the_data(shipped):
@@ -89,5 +98,5 @@ def test_glasses_rate_matches_the_data(shipped):
     fake = predict_attributes(predictor, generate(editor.bundle.generator, 500, seed=1))
     real = predict_attributes(predictor, load_dataset("faces", size=64, n=500, seed=2).data)
     g = attribute_match(real, fake, {"glasses": (0.0, 1.0)}, binary=["glasses"])["attributes"]["glasses"]
-    # 0.258 vs 0.369 on 5,000 samples misses the 0.05 target (model card); this guards against worse.
-    assert abs(g["fake_rate"] - g["real_rate"]) <= 0.16
+    # 0.342 vs 0.369 on 5,000 samples (target: within 0.03); 500 samples add about 0.02 of noise.
+    assert abs(g["fake_rate"] - g["real_rate"]) <= 0.06

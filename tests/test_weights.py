@@ -15,6 +15,7 @@ import latentkit.predictor.io as predictor_io
 from latentkit.errors import LatentkitError
 from latentkit.latent.encoder import Encoder, load_encoder, save_encoder
 from latentkit.models import DCGANConfig, build_generator, load_bundle, save_bundle
+from latentkit.models.weights import VERSION as WEIGHTS_VERSION
 from latentkit.predictor import (
     AttributeSpec,
     FeatureNet,
@@ -133,13 +134,21 @@ def test_version_1_without_a_digest_loads_and_version_2_without_one_is_refused(k
     load(kind, tmp_path / "m")
 
 
-def test_the_shipped_version_1_bundles_and_predictors_load_as_they_are():
-    for name in ("faces32", "faces64"):
-        doc = json.loads((PRETRAINED / name / "config.json").read_text())
-        assert doc["version"] == 1 and "weights_sha256" not in doc
-        bundle = load_bundle(PRETRAINED / name)
-        net, folder = bundle_predictor(bundle)
-        assert folder == PRETRAINED / name / "predictor" and net.resolution == bundle.config.resolution
+def test_the_shipped_version_1_bundle_and_predictor_load_as_they_are():
+    doc = json.loads((PRETRAINED / "faces32" / "config.json").read_text())
+    assert doc["version"] == 1 and "weights_sha256" not in doc
+    bundle = load_bundle(PRETRAINED / "faces32")
+    net, folder = bundle_predictor(bundle)
+    assert folder == PRETRAINED / "faces32" / "predictor" and net.resolution == bundle.config.resolution
+
+
+def test_the_shipped_faces64_is_a_current_bundle_whose_weights_match_their_recorded_hash():
+    doc = json.loads((PRETRAINED / "faces64" / "config.json").read_text())
+    assert doc["version"] == WEIGHTS_VERSION and doc["model"]["mapping_layers"] == 2
+    data = (PRETRAINED / "faces64" / "generator.safetensors").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == doc["weights_sha256"]
+    bundle = load_bundle(PRETRAINED / "faces64")
+    assert bundle_predictor(bundle)[1] == PRETRAINED / "faces64" / "predictor"
 
 
 def test_bundle_predictor_is_none_for_a_bundle_without_one(tmp_path):
