@@ -2,8 +2,9 @@
 
     python docs/make_inversion_figure.py [--model pretrained/faces32] [--n 6] [--out docs/inversion.png]
 
-Row 1: input faces (data seed 12345, never seen in training). Row 2: G(z) for the projected z, with
-its PSNR. Then one row per edit of the projected z (relative, along the bundle's directions).
+Row 1: input faces (data seed 12345, never seen in training). Row 2: the generator's image of the
+projected latent (z, or w+ for style-based models), with its PSNR. Then one row per edit of that
+latent (relative, along the bundle's directions).
 """
 
 import argparse
@@ -72,7 +73,7 @@ def main() -> None:
     d = ImageDraw.Draw(out)
     d.text(
         (4, 5),
-        f"projection into {bundle.name} ({res} px), {args.steps} steps; then edits of the projected z",
+        f"projection into {bundle.name} ({res} px, {space.upper()}), {args.steps} steps; then edits of it",
         fill=0,
     )
     y = top
