@@ -47,17 +47,15 @@ def spectrum(scores, inputs: torch.Tensor, names: list[str]) -> np.ndarray:
 
 
 def measure(G, predictor, samples: int, seed: int) -> dict:
-    from latentkit.models.style import broadcast_w
+    from latentkit.models.latents import is_style_based, map_to_w, synthesize
 
     z = torch.randn(samples, G.latent_dim, generator=torch.Generator().manual_seed(seed))
     names = [a.name for a in predictor.attributes if a.kind == "continuous"]
-    z.requires_grad_(True)
-    out = {"attributes": names, "z": spectrum(predictor.scores(G(z)), z, names).tolist()}
-    if hasattr(G, "mapping"):
-        with torch.no_grad():
-            w = G.mapping(z)
-        w.requires_grad_(True)
-        out["w"] = spectrum(predictor.scores(G.synthesis(broadcast_w(w, G.num_ws))), w, names).tolist()
+    out = {"attributes": names}
+    spaces = {"z": z, "w": torch.from_numpy(map_to_w(G, z.numpy()))} if is_style_based(G) else {"z": z}
+    for space, x in spaces.items():
+        x.requires_grad_(True)
+        out[space] = spectrum(predictor.scores(synthesize(G, x, space)), x, names).tolist()
     return out
 
 

@@ -49,14 +49,19 @@ def _check_count(x: torch.Tensor, k: int, name: str) -> None:
         raise LatentkitError(f"{name}: need more than k={k} samples, got {len(x)}")
 
 
-def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Distance from each row of x (N, D) to its k-th nearest other row: (N,) float64."""
-    radii = []
+def neighbour_distances(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distances from each row of x (N, D) to its 1st..k-th nearest other rows: (N, k) float64, ascending."""
+    rows = []
     for start in range(0, len(x), BLOCK):
         d = torch.cdist(x[start : start + BLOCK], x)
-        # k + 1 smallest: the first is the sample itself (distance 0), so the last is the k-th neighbour.
-        radii.append(d.topk(k + 1, dim=1, largest=False).values[:, k])
-    return torch.cat(radii)
+        # k + 1 smallest: the first is the sample itself (distance 0).
+        rows.append(d.topk(k + 1, dim=1, largest=False).values[:, 1:])
+    return torch.cat(rows)
+
+
+def kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of x (N, D) to its k-th nearest other row: (N,) float64."""
+    return neighbour_distances(x, k)[:, k - 1]
 
 
 def _balls_holding(query: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
@@ -124,11 +129,7 @@ def twonn_dimension(x: np.ndarray | torch.Tensor) -> float:
     x = torch.unique(_as_tensor(x, "features"), dim=0)
     if len(x) < 3:
         raise LatentkitError(f"features: need at least 3 distinct samples, got {len(x)}")
-    pairs = []
-    for start in range(0, len(x), BLOCK):
-        d = torch.cdist(x[start : start + BLOCK], x)
-        pairs.append(d.topk(3, dim=1, largest=False).values[:, 1:])  # column 0 is the sample itself
-    r = torch.cat(pairs)
+    r = neighbour_distances(x, 2)
     log_mu = torch.log(r[:, 1] / r[:, 0])
     if float(log_mu.sum()) == 0.0:  # every second neighbour as near as the first: a regular lattice
         raise LatentkitError("features: no spread between first and second neighbours; no dimension")
