@@ -11,7 +11,8 @@ benchmarks/results/mode_collapse/, committed): final metrics, CPU seconds, the r
 curve of intermediate evaluations every `--eval-every` steps (seed 0 also keeps 2,500 sample points for
 the scatter plots). A finished run is never redone; an unfinished one continues from its last
 evaluation (its run folder lives under `--work`, not committed). The page is rebuilt from the result
-files alone, so the tables can be completed over several sittings on fresh machines.
+files alone (plus the hand-written NOTES.md beside them, quoted as the page's "Notes"), so the tables
+can be completed over several sittings on fresh machines.
 
 Settings (latentkit.train.presets): `pacgan2d` for ring and grid (PacGAN's G 4 x 400 ReLU + BN, D 3
 maxout layers of 200 x 5, Adam 1e-4 / beta1 0.8, batch 100 D examples, 400,000 steps; 2,500 samples
@@ -42,9 +43,11 @@ DOCS = ROOT / "docs"
 PRESET_OF = {"ring": "pacgan2d", "grid": "pacgan2d", "stacked-digits": "veegan-stacked"}
 CLASSIFIER_EPOCHS = 80  # held-out accuracy 0.989 on the 180 held-out digits (40 epochs: 0.978)
 SCATTER_POINTS = 2500
+NOTES_NAME = "NOTES.md"  # hand-written reading of the results, kept beside them and quoted on the page
 
 # A method is its changes to the preset: "pack" packs D, "model" updates the model options, None
-# restores a loss's published optimiser, "recipe" replaces the preset by latentkit's own recipe.
+# restores a loss's published optimiser, "recipe" replaces the preset by latentkit's own recipe (with
+# "steps" per dataset in place of the recipe's; --steps overrides both).
 R3GAN = {"loss": "rpgan", "r1_gamma": 0.1, "r2_gamma": 0.1, "beta1": 0.0, "beta2": 0.99}
 NO_OPTIM = {"lr_g": None, "lr_d": None, "beta1": None, "beta2": None}
 METHODS_2D: dict[str, dict] = {
@@ -57,6 +60,8 @@ METHODS_2D: dict[str, dict] = {
     "WGAN-GP": {"loss": "wgan-gp", **NO_OPTIM},
     "RpGAN + R1 + R2": R3GAN,
     "latentkit recipe (RpGAN + R1 + R2)": {"recipe": True},
+    # The same recipe run longer (the cosine schedules stretch with it): the best combination found here.
+    "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": {"ring": 20_000, "grid": 40_000}},
 }
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
@@ -102,7 +107,8 @@ class Job:
         change = json.loads(json.dumps(methods_for(self.dataset)[self.method]))
         if change.pop("recipe", False):
             cfg = {**recipe_for(self.dataset), "dataset": self.dataset, "data_n": 100_000, "ema": 0.0}
-            cfg["steps"] = self.steps or cfg["steps"]
+            own = change.pop("steps", {}).get(self.dataset)
+            cfg["steps"] = self.steps or own or cfg["steps"]
         else:
             cfg = preset_config(PRESET_OF[self.dataset], self.dataset, change.pop("pack", 1), self.steps)
         cfg["model"].update(change.pop("model", {}))
@@ -286,14 +292,29 @@ def _fmt(pair: list[float] | None, digits: int, suffix: str = "") -> str:
     return "" if pair is None else f"{pair[0]:.{digits}f}{suffix} ± {pair[1]:.{digits}f}"
 
 
-def markdown(rows: list[dict], figures: dict[str, list[str]]) -> str:
+def _steps_cell(row: dict) -> str:
+    """The row's budget; a preset method run short of the paper's budget says so ("50,000 of 400,000")."""
+    from latentkit.train.presets import PRESETS
+
+    paper = PRESETS[PRESET_OF[row["dataset"]]].steps
+    recipe = methods_for(row["dataset"])[row["method"]].get("recipe", False)
+    short = not recipe and row["steps"] < paper
+    return f"{row['steps']:,} of {paper:,}" if short else f"{row['steps']:,}"
+
+
+def markdown(rows: list[dict], figures: dict[str, list[str]], notes: str = "") -> str:
     lines = ["# Mode collapse at the papers' budgets", "", *theory_section()]
     lines += [
         "Rebuilt by `python benchmarks/mode_collapse.py --rebuild` from the result files in "
         "benchmarks/results/mode_collapse/ (one per dataset, method and seed); protocol and settings in "
-        "the script's docstring and `latentkit.train.presets`. Mean ± standard error over the seeds listed.",
+        "the script's docstring and `latentkit.train.presets`. Mean ± standard error over the seeds listed. "
+        '"Steps" reads "N of M" where a paper-setting run stopped short of the paper\'s budget M: '
+        "such a row is a point on the way (its curve shows where it was heading), not the converged result.",
         "",
     ]
+    if notes:
+        source = f"Hand-written, from {NOTES_NAME} beside the result files."
+        lines += ["## Notes", "", source, "", notes.strip(), ""]
     for dataset in PRESET_OF:
         mine = [r for r in rows if r["dataset"] == dataset]
         k = {"ring": 8, "grid": 25, "stacked-digits": 1000}[dataset]
@@ -308,7 +329,7 @@ def markdown(rows: list[dict], figures: dict[str, list[str]]) -> str:
         for r in mine:
             inf = f" ({r['reverse_kl_infinite_runs']} inf)" if r["reverse_kl_infinite_runs"] else ""
             lines.append(
-                f"| {r['method']} | {len(r['seeds'])} | {r['steps']:,} | {_fmt(r['modes'], 1)} "
+                f"| {r['method']} | {len(r['seeds'])} | {_steps_cell(r)} | {_fmt(r['modes'], 1)} "
                 f"| {_fmt(r['high_quality_pct'], 1)} | {_fmt(r['reverse_kl'], 2)}{inf} "
                 f"| {r['cpu_seconds_per_run']:,.0f} |"
             )
@@ -407,7 +428,8 @@ def rebuild(results: Path, docs: Path, with_figures: bool = True) -> list[dict]:
     write_json(docs / "mode_collapse.json", {"rows": rows, "published": [
         {"dataset": d, "method": m, "modes": v[0], "high_quality_pct": v[1], "reverse_kl": v[2]}
         for (d, m), v in PUBLISHED.items()]})  # fmt: skip
-    write_bytes(docs / "mode_collapse.md", markdown(rows, made).encode())
+    notes = (results / NOTES_NAME).read_text() if (results / NOTES_NAME).exists() else ""
+    write_bytes(docs / "mode_collapse.md", markdown(rows, made, notes).encode())
     return rows
 
 

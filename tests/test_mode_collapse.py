@@ -129,11 +129,13 @@ def test_rebuild_makes_the_page_and_json_from_the_result_files_alone(tmp_path):
         _result("ring", "PacGAN4", 1, 1000, 6, 0.80, None),  # no high-quality sample: infinite KL
         _result("ring", "PacGAN4", 0, 500, 1, 0.1, 2.0),  # a shorter budget: not the row's
         _result("grid", "GAN", 0, 1000, 20, 0.5, 0.5),
+        _result("grid", "latentkit recipe (RpGAN + R1 + R2)", 0, 20_000, 25, 0.9, 0.01),  # its own budget
     ]
     for r in runs:
         p = results / r["dataset"] / mc.slug(r["method"]) / f"steps-{r['steps']}-seed-{r['seed']}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(r))
+    (results / "NOTES.md").write_text("PacGAN4 needs more steps.\n")
     rows = mc.rebuild(results, docs, with_figures=False)
     ring = next(r for r in rows if r["dataset"] == "ring")
     assert (ring["method"], ring["seeds"], ring["steps"]) == ("PacGAN4", [0, 1], 1000)
@@ -143,7 +145,9 @@ def test_rebuild_makes_the_page_and_json_from_the_result_files_alone(tmp_path):
     assert json.loads((docs / "mode_collapse.json").read_text())["rows"] == rows
     page = (docs / "mode_collapse.md").read_text()
     assert page.index("D* = [1, 0.5, 0], JS = 0.3466 nats") < page.index("## ring")
-    assert "| PacGAN4 | 2 | 1,000 | 7.0 ± 1.0 | 85.0 ± 5.0 | 0.02 ± 0.00 (1 inf) | 15 |" in page
+    assert page.index("PacGAN4 needs more steps.") < page.index("## ring")
+    assert "| latentkit recipe (RpGAN + R1 + R2) | 1 | 20,000 | 25.0 ± 0.0 |" in page  # no paper budget
+    assert "| PacGAN4 | 2 | 1,000 of 400,000 | 7.0 ± 1.0 | 85.0 ± 5.0 | 0.02 ± 0.00 (1 inf) | 15 |" in page
     assert "| *PacGAN4, PacGAN (Table 1)* | | | *7.8* | *95.9* | *0.07* | |" in page
     assert "## stacked-digits (1000 modes)\n\nNo results yet." in page
 
