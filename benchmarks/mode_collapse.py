@@ -61,7 +61,7 @@ METHODS_2D: dict[str, dict] = {
     "RpGAN + R1 + R2": R3GAN,
     "latentkit recipe (RpGAN + R1 + R2)": {"recipe": True},
     # The same recipe run longer (the cosine schedules stretch with it): the best combination found here.
-    "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": {"ring": 20_000, "grid": 40_000}},
+    "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": {"ring": 40_000, "grid": 40_000}},
 }
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
@@ -288,8 +288,11 @@ def theory_section() -> list[str]:
     ]
 
 
-def _fmt(pair: list[float] | None, digits: int, suffix: str = "") -> str:
-    return "" if pair is None else f"{pair[0]:.{digits}f}{suffix} ± {pair[1]:.{digits}f}"
+def _fmt(pair: list[float] | None, digits: int, seeds: int = 2) -> str:
+    """ "mean ± se" at `digits` decimals; the mean alone for one seed (it has no standard error)."""
+    if pair is None:
+        return ""
+    return f"{pair[0]:.{digits}f}" if seeds < 2 else f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
 
 
 def _steps_cell(row: dict) -> str:
@@ -328,9 +331,11 @@ def markdown(rows: list[dict], figures: dict[str, list[str]], notes: str = "") -
         ]
         for r in mine:
             inf = f" ({r['reverse_kl_infinite_runs']} inf)" if r["reverse_kl_infinite_runs"] else ""
+            n = len(r["seeds"])
+            n_kl = n - r["reverse_kl_infinite_runs"]
             lines.append(
-                f"| {r['method']} | {len(r['seeds'])} | {_steps_cell(r)} | {_fmt(r['modes'], 1)} "
-                f"| {_fmt(r['high_quality_pct'], 1)} | {_fmt(r['reverse_kl'], 2)}{inf} "
+                f"| {r['method']} | {n} | {_steps_cell(r)} | {_fmt(r['modes'], 1, n)} "
+                f"| {_fmt(r['high_quality_pct'], 1, n)} | {_fmt(r['reverse_kl'], 3, n_kl)}{inf} "
                 f"| {r['cpu_seconds_per_run']:,.0f} |"
             )
         for (d, name), (m, hq, kl) in PUBLISHED.items():
@@ -373,7 +378,8 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
             means, lim = mixture_means(dataset), 1.5 if dataset == "ring" else 5.5
             cols = min(4, len(with_points))
             rows_n = math.ceil(len(with_points) / cols)
-            fig, axes = plt.subplots(rows_n, cols, figsize=(3.5 * cols, 3.5 * rows_n), squeeze=False)
+            size = (max(3.5 * cols, 7.0), 3.5 * rows_n)  # wide enough for the title over one panel
+            fig, axes = plt.subplots(rows_n, cols, figsize=size, squeeze=False)
             for ax, (method, r) in zip(axes.flat, with_points.items(), strict=False):
                 x = decode_points(r["samples"])
                 ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4)
