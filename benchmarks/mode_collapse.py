@@ -47,7 +47,7 @@ NOTES_NAME = "NOTES.md"  # hand-written reading of the results, kept beside them
 
 # A method is its changes to the preset: "pack" packs D, "model" updates the model options, None
 # restores a loss's published optimiser, "recipe" replaces the preset by latentkit's own recipe (with
-# "steps" per dataset in place of the recipe's; --steps overrides both).
+# "steps" in place of the recipe's; --steps overrides both).
 R3GAN = {"loss": "rpgan", "r1_gamma": 0.1, "r2_gamma": 0.1, "beta1": 0.0, "beta2": 0.99}
 NO_OPTIM = {"lr_g": None, "lr_d": None, "beta1": None, "beta2": None}
 METHODS_2D: dict[str, dict] = {
@@ -61,7 +61,7 @@ METHODS_2D: dict[str, dict] = {
     "RpGAN + R1 + R2": R3GAN,
     "latentkit recipe (RpGAN + R1 + R2)": {"recipe": True},
     # The same recipe run longer (the cosine schedules stretch with it): the best combination found here.
-    "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": {"ring": 40_000, "grid": 40_000}},
+    "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": 40_000},
 }
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
@@ -107,7 +107,7 @@ class Job:
         change = json.loads(json.dumps(methods_for(self.dataset)[self.method]))
         if change.pop("recipe", False):
             cfg = {**recipe_for(self.dataset), "dataset": self.dataset, "data_n": 100_000, "ema": 0.0}
-            own = change.pop("steps", {}).get(self.dataset)
+            own = change.pop("steps", None)
             cfg["steps"] = self.steps or own or cfg["steps"]
         else:
             cfg = preset_config(PRESET_OF[self.dataset], self.dataset, change.pop("pack", 1), self.steps)
