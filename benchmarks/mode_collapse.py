@@ -5,6 +5,7 @@
     python benchmarks/mode_collapse.py --list        # the runs still to do, with their cost so far
     python benchmarks/mode_collapse.py --rebuild     # docs/mode_collapse.{md,json} + PNGs from the results
     python benchmarks/mode_collapse.py --time 300    # CPU ms per step of each method (no files written)
+    python benchmarks/mode_collapse.py --checkpoints RUN  # raw vs averaged G at each checkpoint of RUN
 
 Every (dataset, method, seed, steps) run writes one JSON file under `--results` (default
 benchmarks/results/mode_collapse/, committed): final metrics, CPU seconds, the resolved config, and a
@@ -62,6 +63,14 @@ METHODS_2D: dict[str, dict] = {
     "latentkit recipe (RpGAN + R1 + R2)": {"recipe": True},
     # The same recipe run longer (the cosine schedules stretch with it): the best combination found here.
     "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": 40_000},
+    # ...scored on G's moving average (half-life 50,000 points = 500 steps): the raw G of the long
+    # recipe still swings by several points of high quality between checkpoints; its average does not.
+    "latentkit recipe, long + EMA (RpGAN + R1 + R2)": {
+        "recipe": True,
+        "steps": 40_000,
+        "ema": None,
+        "ema_kimg": 50.0,
+    },
 }
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
@@ -468,6 +477,37 @@ def time_methods(datasets: list[str], steps: int) -> None:
                   f"for {full['steps']:,} steps", flush=True)  # fmt: skip
 
 
+def checkpoint_scores(run: Path, n: int = 10_000) -> list[dict]:
+    """Modes, high quality and reverse KL of the raw G and of its moving average at every checkpoint
+    of a 2D run folder (`latentkit train --out RUN`), oldest first; n samples on fixed noise."""
+    from latentkit.io import read_json
+    from latentkit.train.checkpoint import list_checkpoints, load_checkpoint
+    from latentkit.train.snapshot import checkpoint_generator
+
+    dataset, rows = read_json(run / "config.json")["dataset"], []
+    for path in reversed(list_checkpoints(run / "checkpoints")):  # listed newest first
+        ckpt = load_checkpoint(path)
+        row = {"step": ckpt.step}
+        for name, ema in (("raw", False), ("ema", True)):
+            m = evaluate(checkpoint_generator(ckpt, ema=ema)[0], dataset, 0, n=n)
+            row[name] = {k: m[k] for k in ("modes_covered", "high_quality", "reverse_kl")}
+        rows.append(row)
+    return rows
+
+
+def print_checkpoint_scores(runs: list[Path]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    for run in runs:
+        print(f"{run}: step, then raw G and its moving average (modes, % high quality, reverse KL)")
+        for r in checkpoint_scores(run):
+            cells = [f"{r[k]['modes_covered']:3d} {100 * r[k]['high_quality']:5.1f}% "
+                     f"{r[k]['reverse_kl'] if r[k]['reverse_kl'] is not None else float('nan'):.3f}"
+                     for k in ("raw", "ema")]  # fmt: skip
+            print(f"  {r['step']:7,d}   raw {cells[0]}   ema {cells[1]}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=["ring", "grid"], choices=list(PRESET_OF))
@@ -483,7 +523,18 @@ def main() -> None:
     p.add_argument("--list", action="store_true", help="print the runs still to do and exit")
     p.add_argument("--rebuild", action="store_true", help="rebuild the page from the result files only")
     p.add_argument("--time", type=int, default=0, metavar="STEPS", help="time each method for STEPS steps")
+    p.add_argument(
+        "--checkpoints",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="score the raw and averaged G at every checkpoint of 2D run folders, then exit",
+    )
     args = p.parse_args()
+    if args.checkpoints:
+        print_checkpoint_scores(args.checkpoints)
+        return
     if args.rebuild:
         rows = rebuild(args.results, args.docs)
         print(f"wrote {args.docs / 'mode_collapse.md'} ({len(rows)} rows)")

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,6 +114,38 @@ def test_harness_continues_an_interrupted_run_and_skips_finished_ones(tmp_path, 
     assert mc.decode_points(doc["samples"]).shape == (2500, 2) and not run.exists()
     other = mc.Job("ring", "PacGAN2", seed=1, steps=6)
     assert mc.pending([job, other], results) == [other]
+
+
+def test_the_ema_method_scores_the_moving_average_and_the_plain_recipe_does_not():
+    mc = _harness()
+    plain = TrainConfig.from_dict(mc.Job("grid", "latentkit recipe, long (RpGAN + R1 + R2)", 0).config())
+    ema = TrainConfig.from_dict(mc.Job("grid", "latentkit recipe, long + EMA (RpGAN + R1 + R2)", 0).config())
+    assert (plain.ema, plain.ema_kimg) == (0.0, None)
+    assert (ema.ema, ema.ema_kimg) == (None, 50.0)
+    assert {**vars(plain), "ema": None, "ema_kimg": 50.0} == vars(ema)  # the same run otherwise
+    assert ema.steps == 40_000 and ema.loss == "rpgan"
+
+
+def test_checkpoint_scores_read_the_raw_and_the_averaged_generator_of_every_checkpoint(tmp_path):
+    from latentkit.models.bundle import load_bundle
+    from latentkit.train.checkpoint import load_checkpoint
+    from latentkit.train.loop import train
+    from latentkit.train.snapshot import checkpoint_generator, find_checkpoint
+
+    mc, run = _harness(), tmp_path / "run"
+    cfg = {"dataset": "ring", "steps": 4, "batch_size": 16, "checkpoint_every": 2, "log_every": 2,
+           "sample_every": 4, "ema_kimg": 0.1, "model": {"hidden": 16, "depth": 2}}  # fmt: skip
+    train(TrainConfig.from_dict(cfg), run, progress=False)
+    rows = mc.checkpoint_scores(run, n=500)
+    assert [r["step"] for r in rows] == [2, 4]
+    raw = checkpoint_generator(load_checkpoint(find_checkpoint(run, 4)), ema=False)[0]
+    scores = {
+        k: mc.evaluate(g, "ring", 0, n=500)
+        for k, g in (("raw", raw), ("ema", load_bundle(run / "bundle").generator))
+    }
+    for k in ("raw", "ema"):
+        assert rows[-1][k] == {m: scores[k][m] for m in ("modes_covered", "high_quality", "reverse_kl")}
+    assert not np.array_equal(scores["raw"]["x"], scores["ema"]["x"])  # two generators, not one twice
 
 
 def _result(dataset, method, seed, steps, modes, hq, kl):
