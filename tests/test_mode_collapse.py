@@ -116,6 +116,19 @@ def test_harness_continues_an_interrupted_run_and_skips_finished_ones(tmp_path, 
     assert mc.pending([job, other], results) == [other]
 
 
+def test_a_run_another_harness_process_is_training_is_left_to_it(tmp_path):
+    mc = _harness()
+    results, work = tmp_path / "results", tmp_path / "work"
+    job = mc.Job("ring", "PacGAN2", seed=0, steps=2, eval_every=2)
+    run = work / "ring" / "pacgan2" / "steps-2-seed-0"
+    with mc.claimed(run) as mine:
+        assert mine
+        assert mc.run_job(job, results, work) is None  # a second claimant trains nothing
+        assert not job.path(results).exists() and not run.exists()
+    assert mc.run_job(job, results, work) == job.path(results)  # the lock went with its holder
+    assert json.loads(job.path(results).read_text())["steps"] == 2
+
+
 def test_the_ema_method_scores_the_moving_average_and_the_plain_recipe_does_not():
     mc = _harness()
     plain = TrainConfig.from_dict(mc.Job("grid", "latentkit recipe, long (RpGAN + R1 + R2)", 0).config())
@@ -123,7 +136,9 @@ def test_the_ema_method_scores_the_moving_average_and_the_plain_recipe_does_not(
     assert (plain.ema, plain.ema_kimg) == (0.0, None)
     assert (ema.ema, ema.ema_kimg) == (None, 50.0)
     assert {**vars(plain), "ema": None, "ema_kimg": 50.0} == vars(ema)  # the same run otherwise
-    assert ema.steps == 40_000 and ema.loss == "rpgan"
+    assert ema.steps == 40_000 and ema.loss == "rpgan" and ema.gamma_schedule == "cosine"
+    best = mc.Job("grid", "latentkit recipe, long + EMA, constant gamma (RpGAN + R1 + R2)", 0).config()
+    assert vars(TrainConfig.from_dict(best)) == {**vars(ema), "gamma_schedule": "constant"}
 
 
 def test_checkpoint_scores_read_the_raw_and_the_averaged_generator_of_every_checkpoint(tmp_path):
