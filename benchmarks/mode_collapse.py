@@ -29,6 +29,8 @@ import math
 import os
 import re
 import shutil
+import sys
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -433,8 +435,9 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
                 ax.scatter(means[:, 0], means[:, 1], s=25, c="red", marker="x")
                 ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
                 m = r["metrics"]
+                title = "\n".join(textwrap.wrap(method, 36))  # long method names stay over their panel
                 ax.set_title(
-                    f"{method}\n{m['modes_covered']} modes, {100 * m['high_quality']:.0f}% HQ", fontsize=8
+                    f"{title}\n{m['modes_covered']} modes, {100 * m['high_quality']:.0f}% HQ", fontsize=8
                 )
             for ax in list(axes.flat)[len(with_points) :]:
                 ax.axis("off")
@@ -538,8 +541,9 @@ def print_checkpoint_scores(runs: list[Path]) -> None:
 
     torch.set_num_threads(1)
     for run in runs:
+        rows = checkpoint_scores(run)
         print(f"{run}: step, then raw G and its moving average (modes, % high quality, reverse KL)")
-        for r in checkpoint_scores(run):
+        for r in rows:
             cells = [f"{r[k]['modes_covered']:3d} {100 * r[k]['high_quality']:5.1f}% "
                      f"{r[k]['reverse_kl'] if r[k]['reverse_kl'] is not None else float('nan'):.3f}"
                      for k in ("raw", "ema")]  # fmt: skip
@@ -571,7 +575,13 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.checkpoints:
-        print_checkpoint_scores(args.checkpoints)
+        from latentkit.errors import LatentkitError
+
+        try:
+            print_checkpoint_scores(args.checkpoints)
+        except LatentkitError as e:  # a folder that is not a run: one line, as latentkit's own CLI does
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
         return
     if args.rebuild:
         rows = rebuild(args.results, args.docs)
