@@ -414,11 +414,12 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
     made: dict[str, list[str]] = {}
     for dataset in PRESET_OF:
         budget = {x["method"]: x["steps"] for x in rows if x["dataset"] == dataset}
-        first = {
+        found = {
             r["method"]: r
             for r in results
             if r["dataset"] == dataset and r["seed"] == 0 and budget.get(r["method"]) == r["steps"]
         }
+        first = {m: found[m] for m in methods_for(dataset) if m in found}  # in the tables' order
         if not first:
             continue
         names = []
