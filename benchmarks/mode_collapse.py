@@ -48,12 +48,14 @@ PRESET_OF = {"ring": "pacgan2d", "grid": "pacgan2d", "stacked-digits": "veegan-s
 CLASSIFIER_EPOCHS = 80  # held-out accuracy 0.989 on the 180 held-out digits (40 epochs: 0.978)
 SCATTER_POINTS = 2500
 NOTES_NAME = "NOTES.md"  # hand-written reading of the results, kept beside them and quoted on the page
+METRICS = ("modes_covered", "high_quality", "reverse_kl")  # what every run reports
 
 # A method is its changes to the preset: "pack" packs D, "model" updates the model options, None
 # restores a loss's published optimiser, "recipe" replaces the preset by latentkit's own recipe (with
 # "steps" in place of the recipe's; --steps overrides both).
 R3GAN = {"loss": "rpgan", "r1_gamma": 0.1, "r2_gamma": 0.1, "beta1": 0.0, "beta2": 0.99}
 NO_OPTIM = {"lr_g": None, "lr_d": None, "beta1": None, "beta2": None}
+LONG_EMA = {"recipe": True, "steps": 40_000, "ema": None, "ema_kimg": 50.0}
 METHODS_2D: dict[str, dict] = {
     "GAN": {},
     "GAN (minimax)": {"loss": "minimax"},
@@ -68,19 +70,11 @@ METHODS_2D: dict[str, dict] = {
     "latentkit recipe, long (RpGAN + R1 + R2)": {"recipe": True, "steps": 40_000},
     # ...scored on G's moving average (half-life 50,000 points = 500 steps): the raw G of the long
     # recipe still swings by several points of high quality between checkpoints; its average does not.
-    "latentkit recipe, long + EMA (RpGAN + R1 + R2)": {
-        "recipe": True,
-        "steps": 40_000,
-        "ema": None,
-        "ema_kimg": 50.0,
-    },
+    "latentkit recipe, long + EMA (RpGAN + R1 + R2)": LONG_EMA,
     # ...and with gamma held at 0.1 (the recipe decays it to a tenth): the averaged G no longer loses
     # high quality over the last quarter of the run. The best combination found here.
     "latentkit recipe, long + EMA, constant gamma (RpGAN + R1 + R2)": {
-        "recipe": True,
-        "steps": 40_000,
-        "ema": None,
-        "ema_kimg": 50.0,
+        **LONG_EMA,
         "gamma_schedule": "constant",
     },
 }
@@ -205,11 +199,12 @@ def claimed(run: Path):
 def run_job(job: Job, results: Path, work: Path, keep_run: bool = False) -> Path | None:
     """Train `job` (continuing its unfinished run folder, if any), evaluate every `eval_every` steps,
     and write its result file; returns that file's path (None: another process is training it)."""
-    with claimed(work / job.dataset / slug(job.method) / job.path(results).stem) as mine:
+    out = job.path(results)
+    with claimed(work / job.dataset / slug(job.method) / out.stem) as mine:
         if not mine:
             return None
-        if job.path(results).exists():  # finished by another process since this one listed its jobs
-            return job.path(results)
+        if out.exists():  # finished by another process since this one listed its jobs
+            return out
         return _run_claimed(job, results, work, keep_run)
 
 
@@ -249,7 +244,7 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
         done = target
     result = {
         "dataset": job.dataset, "method": job.method, "seed": job.seed, "steps": steps,
-        "metrics": {k: curve[-1][k] for k in ("modes_covered", "high_quality", "reverse_kl")},
+        "metrics": {k: curve[-1][k] for k in METRICS},
         "cpu_seconds": curve[-1]["cpu_seconds"],
         "wall_seconds_last_sitting": round(time.perf_counter() - t_wall, 1),
         "config": read_json(run / "config.json"), "curve": curve,
@@ -301,9 +296,7 @@ def summarise(results: list[dict]) -> list[dict]:
                 continue
             steps = max(r["steps"] for r in runs)
             runs = [r for r in runs if r["steps"] == steps]
-            metric = {
-                k: [r["metrics"][k] for r in runs] for k in ("modes_covered", "high_quality", "reverse_kl")
-            }
+            metric = {k: [r["metrics"][k] for r in runs] for k in METRICS}
             finite_kl = [v for v in metric["reverse_kl"] if v is not None]
             rows.append({
                 "dataset": dataset, "method": method, "seeds": sorted(r["seed"] for r in runs),
@@ -532,7 +525,7 @@ def checkpoint_scores(run: Path, n: int = 10_000) -> list[dict]:
         row = {"step": ckpt.step}
         for name, ema in (("raw", False), ("ema", True)):
             m = evaluate(checkpoint_generator(ckpt, ema=ema)[0], dataset, 0, n=n)
-            row[name] = {k: m[k] for k in ("modes_covered", "high_quality", "reverse_kl")}
+            row[name] = {k: m[k] for k in METRICS}
         rows.append(row)
     return rows
 
