@@ -25,7 +25,7 @@ browser:
 
 ## test: lint, then the test suite (everything not marked slow)
 test: $(STAMP) lint browser
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q --durations=15
 
 ## test-slow: the heavier checks (fault injection, long sweeps)
 test-slow: $(STAMP)

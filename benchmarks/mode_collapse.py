@@ -10,8 +10,9 @@
 Every (dataset, method, seed, steps) run writes one JSON file under `--results` (default
 benchmarks/results/mode_collapse/, committed): final metrics, CPU seconds, the resolved config, and a
 curve of intermediate evaluations every `--eval-every` steps (seed 0 also keeps 2,500 sample points for
-the scatter plots). A finished run is never redone; an unfinished one continues from its last
-evaluation (its run folder lives under `--work`, not committed). The page is rebuilt from the result
+the scatter plots). A finished run is never redone; an unfinished one continues from its newest
+checkpoint (its run folder lives under `--work`, not committed), and a chunk that Ctrl-C stopped is
+scored when the next sitting finishes it. The page is rebuilt from the result
 files alone (plus the hand-written NOTES.md beside them, quoted as the page's "Notes"), so the tables
 can be completed over several sittings on fresh machines.
 
@@ -214,9 +215,9 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
 
     from latentkit.io import read_json, write_json
     from latentkit.models.bundle import load_bundle
-    from latentkit.train.checkpoint import list_checkpoints
+    from latentkit.train import loop
+    from latentkit.train.checkpoint import checkpoint_step, list_checkpoints
     from latentkit.train.config import TrainConfig
-    from latentkit.train.loop import train
 
     torch.set_num_threads(1)
     base, out = job.config(), job.path(results)
@@ -233,14 +234,22 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
             "sample_every": target,
             "checkpoint_every": min(target, 10_000),
         }
-        resume = (run / "checkpoints").is_dir() and bool(list_checkpoints(run / "checkpoints"))
+        checkpoints = list_checkpoints(run / "checkpoints") if (run / "checkpoints").is_dir() else []
+        # CPU time of a chunk that a sitting trained but did not get to evaluate, kept for the next one.
+        unscored = run / "unscored_cpu.json"
+        spent = read_json(unscored)["cpu_seconds"] if unscored.exists() else 0.0
         t = time.process_time()
-        train(TrainConfig.from_dict({**base, "steps": target, **every}), run, resume=resume, progress=False)
-        cpu = time.process_time() - t + (curve[-1]["cpu_seconds"] if curve else 0.0)
+        loop.train(TrainConfig.from_dict({**base, "steps": target, **every}), run, resume=bool(checkpoints),
+              progress=False)  # fmt: skip
+        write_json(unscored, {"cpu_seconds": spent + time.process_time() - t})
+        if checkpoint_step(list_checkpoints(run / "checkpoints")[0]) < target:
+            raise KeyboardInterrupt  # Ctrl-C stopped training mid-chunk: the next sitting continues it
+        cpu = read_json(unscored)["cpu_seconds"] + (curve[-1]["cpu_seconds"] if curve else 0.0)
         m = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed, classifier)
         x = m.pop("x", None)
         curve.append({"step": target, **m, "cpu_seconds": round(cpu, 1)})
         write_json(run / "curve.json", curve)
+        unscored.unlink()
         done = target
     result = {
         "dataset": job.dataset, "method": job.method, "seed": job.seed, "steps": steps,
@@ -600,14 +609,18 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the workers
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, j, args.results, args.work, args.keep_runs) for j in todo]
-        for job, f in zip(todo, futures, strict=True):
-            path = f.result()
-            skipped = (
-                f"skipped {job.dataset} / {job.method} / seed {job.seed}: another process is training it"
-            )
-            print(f"wrote {path}" if path else skipped, flush=True)
+    try:
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(run_job, j, args.results, args.work, args.keep_runs) for j in todo]
+            for job, f in zip(todo, futures, strict=True):
+                path = f.result()
+                skipped = (
+                    f"skipped {job.dataset} / {job.method} / seed {job.seed}: another process is training it"
+                )
+                print(f"wrote {path}" if path else skipped, flush=True)
+    except KeyboardInterrupt:  # the workers saw Ctrl-C too and left a checkpoint
+        print("stopped: finished runs and checkpoints are kept; the same command continues", file=sys.stderr)
+        raise SystemExit(130) from None
     rebuild(args.results, args.docs)
 
 

@@ -116,6 +116,34 @@ def test_harness_continues_an_interrupted_run_and_skips_finished_ones(tmp_path, 
     assert mc.pending([job, other], results) == [other]
 
 
+def test_a_chunk_stopped_mid_training_is_not_scored_and_the_next_sitting_finishes_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    from latentkit.train import loop
+
+    mc = _harness()
+    results, work = tmp_path / "results", tmp_path / "work"
+    job = mc.Job("ring", "PacGAN2", seed=0, steps=6, eval_every=3)
+    train, scored = loop.train, []
+
+    def stopped_at_step_4(cfg, out, **kwargs):  # as Ctrl-C does: a checkpoint at step 4, a normal return
+        return train(dataclasses.replace(cfg, steps=min(cfg.steps, 4)), out, **kwargs)
+
+    monkeypatch.setattr(loop, "train", stopped_at_step_4)
+    monkeypatch.setattr(mc, "evaluate", lambda *a, **k: scored.append(1) or {m: 0.0 for m in mc.METRICS})
+    with pytest.raises(KeyboardInterrupt):
+        mc.run_job(job, results, work)
+    run = work / "ring" / "pacgan2" / "steps-6-seed-0"
+    assert [c["step"] for c in json.loads((run / "curve.json").read_text())] == [3] and len(scored) == 1
+    unscored = json.loads((run / "unscored_cpu.json").read_text())["cpu_seconds"]
+    assert unscored > 0  # the stopped chunk's CPU time is kept for the sitting that finishes it
+
+    monkeypatch.undo()  # the next sitting trains and scores as usual
+    doc = json.loads(mc.run_job(job, results, work).read_text())
+    assert [c["step"] for c in doc["curve"]] == [3, 6]
+    assert doc["cpu_seconds"] >= doc["curve"][0]["cpu_seconds"] + unscored
+
+
 def test_a_run_another_harness_process_is_training_is_left_to_it(tmp_path):
     mc = _harness()
     results, work = tmp_path / "results", tmp_path / "work"
