@@ -209,6 +209,23 @@ def run_job(job: Job, results: Path, work: Path, keep_run: bool = False) -> Path
         return _run_claimed(job, results, work, keep_run)
 
 
+def _between(run: Path, done: int, target: int, job: Job, classifier) -> list[dict]:
+    """Curve points of the checkpoints at multiples of `job.eval_every` strictly between `done` and
+    `target` (a scheduled run trains in one chunk, so its curve comes from these), scored on the
+    generator the run ships; CPU seconds are not known per checkpoint (None)."""
+    from latentkit.train.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint
+    from latentkit.train.snapshot import checkpoint_generator
+
+    points = []
+    for path in reversed(list_checkpoints(run / "checkpoints")):  # oldest first
+        step = checkpoint_step(path)
+        if done < step < target and step % job.eval_every == 0:
+            m = evaluate(checkpoint_generator(load_checkpoint(path))[0], job.dataset, job.seed, classifier)
+            m.pop("x", None)
+            points.append({"step": step, **m, "cpu_seconds": None})
+    return points
+
+
 def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -232,8 +249,10 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
         every = {
             "log_every": min(1000, target),
             "sample_every": target,
-            "checkpoint_every": min(target, 10_000),
+            "checkpoint_every": min(target, 10_000, job.eval_every),
         }
+        if _scheduled(base):  # one chunk: its curve is read from the checkpoints it keeps
+            every["keep_checkpoints"] = steps // job.eval_every + 2
         checkpoints = list_checkpoints(run / "checkpoints") if (run / "checkpoints").is_dir() else []
         # CPU time of a chunk that a sitting trained but did not get to evaluate, kept for the next one.
         unscored = run / "unscored_cpu.json"
@@ -245,6 +264,7 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
         if checkpoint_step(list_checkpoints(run / "checkpoints")[0]) < target:
             raise KeyboardInterrupt  # Ctrl-C stopped training mid-chunk: the next sitting continues it
         cpu = read_json(unscored)["cpu_seconds"] + (curve[-1]["cpu_seconds"] if curve else 0.0)
+        curve += _between(run, done, target, job, classifier)
         m = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed, classifier)
         x = m.pop("x", None)
         curve.append({"step": target, **m, "cpu_seconds": round(cpu, 1)})

@@ -144,6 +144,24 @@ def test_a_chunk_stopped_mid_training_is_not_scored_and_the_next_sitting_finishe
     assert doc["cpu_seconds"] >= doc["curve"][0]["cpu_seconds"] + unscored
 
 
+def test_a_scheduled_run_trained_in_one_chunk_still_has_a_curve_from_its_checkpoints(tmp_path):
+    from latentkit.train.checkpoint import checkpoint_name, load_checkpoint
+    from latentkit.train.snapshot import checkpoint_generator
+
+    mc = _harness()
+    results, work = tmp_path / "results", tmp_path / "work"
+    job = mc.Job("ring", "latentkit recipe (RpGAN + R1 + R2)", seed=0, steps=6, eval_every=2)
+    assert mc._scheduled(job.config())  # cosine schedules: the run cannot be trained in chunks
+    doc = json.loads(mc.run_job(job, results, work, keep_run=True).read_text())
+    assert [c["step"] for c in doc["curve"]] == [2, 4, 6]
+    assert [c["cpu_seconds"] is None for c in doc["curve"]] == [True, True, False]
+    ckpt = load_checkpoint(
+        work / "ring" / mc.slug(job.method) / "steps-6-seed-0" / "checkpoints" / checkpoint_name(4)
+    )
+    m = mc.evaluate(checkpoint_generator(ckpt)[0], "ring", 0)
+    assert {k: doc["curve"][1][k] for k in mc.METRICS} == {k: m[k] for k in mc.METRICS}
+
+
 def test_a_run_another_harness_process_is_training_is_left_to_it(tmp_path):
     mc = _harness()
     results, work = tmp_path / "results", tmp_path / "work"
