@@ -150,3 +150,68 @@ def test_style_generator_trains_three_steps_and_its_bundle_round_trips(tmp_path)
     with torch.no_grad():
         torch.testing.assert_close(again.generator(z), bundle.generator(z))
     torch.testing.assert_close(again.generator.mapping.w_avg, bundle.generator.mapping.w_avg)
+
+
+def _mixing_objective(p: float):
+    from latentkit.train.objective import build_objective
+
+    cfg = TrainConfig(
+        loss="rpgan", r1_gamma=0.1, r2_gamma=0.1, style_mixing=p, model={"kind": "resnet", **TINY}
+    )
+    return build_objective(cfg, ResNetConfig(resolution=32, **TINY))
+
+
+def _noise(seed: int):
+    from latentkit.train.objective import Batches
+
+    gen = torch.Generator().manual_seed(seed)
+    return Batches(None, torch.arange(1), gen, batch_size=3, latent_dim=16, device=torch.device("cpu"))
+
+
+def test_style_mixing_gives_the_layers_after_a_random_cutoff_a_second_zs_w():
+    G = build_generator(ResNetConfig(resolution=32, **TINY)).eval()
+    with torch.no_grad():
+        mixed = _mixing_objective(1.0).generate(G, _noise(0))
+        gen = torch.Generator().manual_seed(0)  # the same draws, by hand: z, z2, the coin, the cutoff
+        z, z2 = torch.randn(3, 16, generator=gen), torch.randn(3, 16, generator=gen)
+        torch.rand((), generator=gen)
+        cutoff = int(torch.randint(1, G.num_ws, (), generator=gen))
+        ws = broadcast_w(G.mapping(z), G.num_ws).clone()
+        ws[:, cutoff:] = G.mapping(z2)[:, None]
+        torch.testing.assert_close(mixed, G.synthesis(ws))
+        assert not torch.allclose(mixed, G(z))  # the second w changed the image
+        torch.testing.assert_close(_mixing_objective(0.0).generate(G, _noise(0)), G(z))  # off: G(z)
+
+
+def test_the_style_mixing_call_leaves_w_avg_to_the_first_zs_w():
+    G = build_generator(ResNetConfig(resolution=32, **TINY)).train()
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(3, 16, generator=gen)
+    with torch.no_grad():
+        _mixing_objective(1.0).generate(G, _noise(1))
+        expected = G.eval().mapping(z).mean(0).lerp(torch.zeros(16), W_AVG_BETA)
+    torch.testing.assert_close(G.mapping.w_avg, expected)
+
+
+def test_style_mixing_trains_resumes_exactly_and_is_refused_without_a_mapping_network(tmp_path):
+    from latentkit.train.objective import build_objective
+
+    def cfg(steps):
+        return TrainConfig(
+            dataset="faces", size=32, data_n=32, batch_size=4, steps=steps, log_every=1, loss="rpgan",
+            r1_gamma=0.1, r2_gamma=0.1, style_mixing=0.9, checkpoint_every=2,
+            model={"kind": "resnet", **TINY},
+        )  # fmt: skip
+
+    whole = train(cfg(4), tmp_path / "whole", progress=False)
+    train(cfg(2), tmp_path / "parts", progress=False)
+    parts = train(cfg(4), tmp_path / "parts", resume=True, progress=False)
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            load_bundle(parts).generator(z), load_bundle(whole).generator(z), rtol=0, atol=0
+        )
+    with pytest.raises(LatentkitError, match=r"style_mixing=0\.9 needs a style-based generator"):
+        build_objective(
+            TrainConfig(style_mixing=0.9), ResNetConfig(resolution=32, **{**TINY, "mapping_layers": 0})
+        )

@@ -151,6 +151,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path, mo
         (["--d-norm", "fancy"], "d_norm='fancy' is not one of"),
         (["--ema", "1.5"], "ema=1.5"),
         (["--steps", "0"], "steps=0"),
+        (["--style-mixing", "0.9"], "style_mixing=0.9 needs a style-based generator"),
+        (["--style-mixing", "2"], "style_mixing=2.0 must be in [0, 1]"),
     ],
 )
 def test_bad_options_exit_2_with_one_line_before_any_work(args, message, cli, tmp_path):

@@ -71,11 +71,12 @@ class Mapping(nn.Module):
         self.layers = nn.ModuleList(EqualLinear(dim, dim, lr_mul=MAPPING_LR_MUL) for _ in range(layers))
         self.register_buffer("w_avg", torch.zeros(dim))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, track_avg: bool = True) -> torch.Tensor:
+        """`track_avg=False`: w_avg stays put (StyleGAN's second, style-mixing call)."""
         x = normalize_2nd_moment(z)
         for layer in self.layers:
             x = F.leaky_relu(layer(x), LEAK) * GAIN
-        if self.training:
+        if self.training and track_avg:
             with torch.no_grad():
                 self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, W_AVG_BETA))
         return x
@@ -284,3 +285,8 @@ class StyleGenerator(nn.Module):
 def broadcast_w(w: torch.Tensor, num_ws: int) -> torch.Tensor:
     """w (N, D) -> ws (N, num_ws, D), the same w at every layer."""
     return w[:, None, :].expand(-1, num_ws, -1)
+
+
+def mixed_ws(w1: torch.Tensor, w2: torch.Tensor, cutoff: int, num_ws: int) -> torch.Tensor:
+    """w1, w2 (N, D) -> ws (N, num_ws, D): w1 for layers [0, cutoff), w2 for [cutoff, num_ws)."""
+    return torch.cat([broadcast_w(w1, cutoff), broadcast_w(w2, num_ws - cutoff)], dim=1)

@@ -53,6 +53,9 @@ class TrainConfig:
     feature_matching: bool = _opt(False, "G matches D's mean features instead of its logit (Salimans et al.)")
     unrolled_steps: int = _opt(0, "score G against D unrolled this many Adam steps ahead (Metz et al.)")
     diffaugment: str = _opt("", "DiffAugment policies for D's inputs, e.g. color,translation,cutout")
+    style_mixing: float = _opt(
+        0.0, "share of batches whose layers take two ws (StyleGAN's mixing regularisation, 0.9; style G only)"
+    )
     steps: int = _opt(20_000, "total generator steps (--resume continues up to this)")
     batch_size: int = _opt(64, "batch size per process")
     n_critic: int | None = _opt(None, "discriminator steps per generator step (default: the loss's)")
@@ -131,6 +134,8 @@ class TrainConfig:
                 raise LatentkitError(f"train config: {name}={value} must be in [0, 1)")
         if self.eval_every < 0 or self.eval_samples < 20:
             raise LatentkitError("train config: eval_every must be >= 0 and eval_samples >= 20")
+        if not 0 <= self.style_mixing <= 1:
+            raise LatentkitError(f"train config: style_mixing={self.style_mixing} must be in [0, 1]")
         if self.ema is not None and not 0 <= self.ema < 1:
             raise LatentkitError(f"train config: ema={self.ema} must be in [0, 1) (0 turns it off)")
         if self.ema is not None and self.ema_kimg is not None:

@@ -32,6 +32,7 @@ from latentkit.data import Dataset
 from latentkit.errors import LatentkitError
 from latentkit.models import build_discriminator, build_generator
 from latentkit.models.config import ModelConfig
+from latentkit.models.style import mixed_ws
 from latentkit.train import distributed
 from latentkit.train.augment import diff_augment, parse_policy
 from latentkit.train.config import TrainConfig
@@ -171,8 +172,10 @@ class Objective:
         precision: Precision | None = None,
         lr_schedule: str = "constant",
         total_steps: int = 1,
+        style_mixing: float = 0.0,
     ) -> None:
         self.loss, self.regularisers, self.optim = loss, list(regularisers), optim
+        self.style_mixing = float(style_mixing)
         self.n_critic = int(optim["n_critic"])
         self.policy, self.dist = tuple(policy), dist or distributed.Dist()
         self.precision = precision or Precision("fp32")
@@ -191,6 +194,26 @@ class Objective:
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """DiffAugment (Zhao et al. 2020) of D's input, the same for real and fake samples."""
         return diff_augment(x, self.policy) if self.policy else x
+
+    def generate(self, G: nn.Module, batches: Batches) -> torch.Tensor:
+        """G(z) for a fresh batch z (batch_size, latent_dim) of `batches`' noise.
+
+        With `style_mixing` p > 0 (a style-based G), StyleGAN's mixing regularisation (Karras et al.
+        2019, sec. 3.1; stylegan2-ada's `run_G`): with probability p the batch's layers from a random
+        cutoff in [1, num_ws) on read the w of a second z, so that no layer's style can rely on its
+        neighbours'. The second z, the coin and the cutoff are drawn every time from `batches.gen`, so
+        a resumed run draws exactly what the uninterrupted one would have.
+        """
+        z = batches.noise()
+        if not self.style_mixing:
+            return G(z)
+        z2 = batches.noise()
+        mix = torch.rand((), generator=batches.gen).item() < self.style_mixing
+        drawn = int(torch.randint(1, G.num_ws, (), generator=batches.gen))
+        cutoff = drawn if mix else G.num_ws
+        w = G.mapping(z)
+        w2 = G.mapping(z2, track_avg=False) if mix else w
+        return G.synthesis(mixed_ws(w, w2, cutoff, G.num_ws))
 
     def step(self, nets: Nets, batches: Batches, step: int) -> StepLosses:
         """Train D `n_critic` times, then G once; `step` (0-based) drives lazy regularisation and the
@@ -211,7 +234,7 @@ class Objective:
         active = [r for r in self.regularisers if step % r.every == 0]
         real = batches.real()
         with self.precision.autocast():
-            generated = nets.G(batches.noise())
+            generated = self.generate(nets.G, batches)
         fake = generated.detach()
         if any("real" in r.grad_on for r in active):
             real.requires_grad_(True)
@@ -239,7 +262,7 @@ class Objective:
         nets.D.requires_grad_(False)
         # With one D step, G's batch is the one D just judged (its graph to G is still alive).
         with self.precision.autocast():
-            generated = nets.G(batches.noise()) if self.n_critic > 1 else seen.generated
+            generated = self.generate(nets.G, batches) if self.n_critic > 1 else seen.generated
             g = GBatch(
                 nets.D, self.loss, nets.opt_d, seen.real_in, self.augment(generated),
                 lambda: self.augment(batches.real()),
@@ -276,9 +299,15 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
             f"d_norm=batch is invalid with a gradient penalty ({', '.join(per_sample)}): batch norm mixes "
             "the samples the penalty treats one by one; use --d-norm layer, instance, spectral or none"
         )
+    if cfg.style_mixing and not mcfg.style_based:
+        raise LatentkitError(
+            f"train config: style_mixing={cfg.style_mixing} needs a style-based generator, whose layers "
+            "each read a w; add --mapping-layers N (N > 0) or set it to 0"
+        )
     policy = parse_policy(cfg.diffaugment) if mcfg.makes_images else ()  # DiffAugment is for images
     device = dist.device if dist is not None else torch.device("cpu")
     precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
+    optim = optimiser_settings(cfg, loss)
     return Objective(
-        loss, regularisers, optimiser_settings(cfg, loss), policy, dist, precision, cfg.lr_schedule, cfg.steps
+        loss, regularisers, optim, policy, dist, precision, cfg.lr_schedule, cfg.steps, cfg.style_mixing
     )
