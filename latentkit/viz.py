@@ -13,9 +13,25 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import make_grid
 
 from latentkit.io import write_bytes
+
+
+def tile(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
+    """(N, C, H, W) -> (C, rows * (H + padding) + padding, cols * (W + padding) + padding), cols =
+    min(nrow, N), filled with `pad_value` between tiles (one image: itself): torchvision's `make_grid`
+    layout, without importing torchvision (which pulls in torch._dynamo: seconds at every CLI start)."""
+    n, c, h, w = images.shape
+    if n == 1:  # as make_grid: one image comes back unpadded
+        return images[0]
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = images.new_full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        y, x = r * (h + padding) + padding, col * (w + padding) + padding
+        grid[:, y : y + h, x : x + w] = images[i]
+    return grid
 
 
 def image_grid(
@@ -36,7 +52,7 @@ def image_grid(
         padded = torch.full((n, c, h + strip, w), 255, dtype=torch.uint8)
         padded[:, :, :h] = images
         images = padded
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=255)
+    grid = tile(images, nrow=nrow)
     img = Image.fromarray(grid.permute(1, 2, 0).numpy())
     if captions is not None:
         d = ImageDraw.Draw(img)

@@ -1,6 +1,7 @@
 """The one [-1, 1] <-> uint8 conversion: exact on uint8 values, and rounding as exports always had it."""
 
 import numpy as np
+import pytest
 import torch
 
 from latentkit.pixels import to_float, to_pixels, to_tensor, to_uint8
@@ -34,3 +35,13 @@ def test_layouts_hwc_to_nchw_and_grey_to_rgb():
     assert float(x[0, 2, 4, 6]) == float(np.float32(pixels[4, 6, 2]) / np.float32(127.5) - np.float32(1))
     grey = to_pixels(torch.zeros(2, 1, 4, 4))
     assert grey.shape == (2, 4, 4, 3) and (grey == 128).all()
+
+
+@pytest.mark.parametrize(("n", "nrow"), [(1, 8), (5, 2), (8, 8), (10, 4), (3, 7)])
+def test_tile_lays_images_out_as_torchvision_make_grid_does(n, nrow):
+    from torchvision.utils import make_grid
+
+    from latentkit.viz import tile
+
+    images = torch.randint(0, 255, (n, 3, 5, 7), dtype=torch.uint8)
+    assert torch.equal(tile(images, nrow=nrow), make_grid(images, nrow=nrow, padding=2, pad_value=255))
