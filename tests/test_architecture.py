@@ -141,3 +141,16 @@ def test_the_checker_sees_imports_inside_functions_and_relative_ones():
         "latentkit",
     ]
     assert [_part(m) for m in ("numpy", "latentkit", "latentkit.latent.editor")] == [None, "", "latent"]
+
+
+def test_starting_the_cli_or_an_edit_imports_neither_scikit_learn_nor_torchvision():
+    """Each costs seconds to import; they load only in the commands that use them (fits, figures)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, latentkit.cli, latentkit.latent.editor, latentkit.latent.recipe, latentkit.viz; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'torchvision', 'gradio'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -2,7 +2,8 @@
 
 sampling.py     seeds -> z (`sample_latent`, `parse_seeds`)
 interpolate.py  lerp, slerp, truncation, keyframe paths
-finders.py      direction finders (scikit-learn estimators) and `hold_fixed`
+finders.py      direction finders (scikit-learn estimators)
+hold.py         `hold_fixed`: InterFaceGAN's conditional manipulation
 directions.py   direction records, their file, the fitting pipeline
 editor.py       `Editor`: edit, render and export latents of one model
 report.py       how clean each direction is (sweeps, grids, curves)
@@ -13,20 +14,27 @@ recipe.py       batch-edit recipes
 
 from __future__ import annotations
 
-from latentkit.latent.directions import Direction, fit_directions, load_directions, save_directions
-from latentkit.latent.editor import Editor, load_latents, save_latents
-from latentkit.latent.finders import (
-    GANSpacePCA,
-    LogisticDirection,
-    RidgeDirection,
-    SeFa,
-    SVMDirection,
-    hold_fixed,
-)
-from latentkit.latent.interpolate import keyframe_path, lerp, slerp, truncate
-from latentkit.latent.inversion import Projection, project, project_image, save_projection
-from latentkit.latent.report import direction_report
-from latentkit.latent.sampling import parse_seeds, sample_latent
+import importlib
+from typing import Any
+
+# Name -> its module. Imported on first use (PEP 562), so `import latentkit.latent.editor` does not
+# pay for scikit-learn (finders) or the report's figures: every latentkit command starts sooner.
+_HOMES = {
+    "Direction": "directions", "fit_directions": "directions", "load_directions": "directions",
+    "save_directions": "directions", "Editor": "editor", "load_latents": "editor", "save_latents": "editor",
+    "GANSpacePCA": "finders", "LogisticDirection": "finders", "RidgeDirection": "finders", "SeFa": "finders",
+    "SVMDirection": "finders", "hold_fixed": "hold", "keyframe_path": "interpolate", "lerp": "interpolate",
+    "slerp": "interpolate", "truncate": "interpolate", "Projection": "inversion", "project": "inversion",
+    "project_image": "inversion", "save_projection": "inversion", "direction_report": "report",
+    "parse_seeds": "sampling", "sample_latent": "sampling",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "Direction",

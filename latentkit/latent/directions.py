@@ -4,7 +4,7 @@ A `Direction` (name, unit vector, intercept, fit record) is stored in the bundle
 by `save_directions`, tied to the generator's weights by their SHA-256; `load_directions` refuses
 a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeline: sample z, render
 in batches, score with the attribute predictor, fit each attribute with a finder from
-`latentkit.latent.finders` (re-exported here), and add unsupervised PCA / SeFa directions.
+`latentkit.latent.finders` (imported only by a fit: scikit-learn), and add unsupervised PCA / SeFa directions.
 `held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
 
 Directions live in one latent space, recorded in the file: "z", or "w" for a style-based generator
@@ -23,21 +23,17 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_json
-from latentkit.latent.finders import (
-    GANSpacePCA,
-    RidgeDirection,
-    SeFa,
-    _LinearDirection,
-    hold_fixed,
-    make_finder,
-)
+from latentkit.latent.hold import hold_fixed
+
+if TYPE_CHECKING:
+    from latentkit.latent.finders import _LinearDirection
 from latentkit.models.latents import check_space, edit_space, map_to_w, synthesize
 
 FORMAT = "latentkit-directions"
@@ -85,6 +81,8 @@ class Direction:
 def from_finder(name: str, finder: _LinearDirection, space: str = "z", **meta: Any) -> Direction:
     """A `Direction` in `space` from a fitted supervised finder, its fit record merged with `meta`
     (which should hold the "scale" of a w direction, `latent_scale`)."""
+    from latentkit.latent.finders import RidgeDirection  # scikit-learn, imported when a fit needs it
+
     extra = {"center": finder.center_, "slope": finder.slope_} if isinstance(finder, RidgeDirection) else {}
     meta = {"kind": "supervised", **finder.info(), **extra, **meta}
     return Direction(name, finder.direction_, float(finder.intercept_), meta, space)
@@ -487,6 +485,8 @@ def fit_directions(
     (Z) or on every style affine (W). Returns name -> Direction (attribute names, then pca0..,
     sefa0..); nothing is written.
     """
+    from latentkit.latent.finders import GANSpacePCA, SeFa, make_finder  # scikit-learn: only for fits
+
     _check_fit_options(attributes, samples, ratio, pca, sefa)
     if gradient_samples < 1:
         raise LatentkitError(f"gradient_samples={gradient_samples}: average at least 1 gradient")

@@ -14,7 +14,7 @@ Relative mode adds strength x unit direction: the signed distance to that attrib
 changes by `strength` (z units; a Gaussian z has norm ~sqrt(D), and -3..3 is InterFaceGAN's range).
 Absolute mode *sets* the signed distance to `strength`, as InterFaceGAN's `linear_interpolate`
 does, with 0 the fitted decision boundary. With `hold`, each edit moves along its direction with the
-held directions' components removed (`finders.hold_fixed`), so their distances stay put.
+held directions' components removed (`latentkit.latent.hold.hold_fixed`), so their distances stay put.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import numpy as np
 
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_bytes, write_json
-from latentkit.latent.directions import Direction, get_direction, hold_fixed, load_directions
+from latentkit.latent.directions import Direction, get_direction, load_directions
+from latentkit.latent.hold import hold_fixed
 from latentkit.latent.interpolate import truncate
 from latentkit.latent.sampling import sample_latent
 from latentkit.models.latents import SPACES, check_space, edit_space, latent_shape, map_to_w, truncate_w
