@@ -4,7 +4,8 @@ A `Direction` (name, unit vector, intercept, fit record) is stored in the bundle
 by `save_directions`, tied to the generator's weights by their SHA-256; `load_directions` refuses
 a file made for other weights. `fit_directions` is the whole InterFaceGAN pipeline: sample z, render
 in batches, score with the attribute predictor, fit each attribute with a finder from
-`latentkit.latent.finders` (imported only by a fit: scikit-learn), and add unsupervised PCA / SeFa directions.
+`latentkit.latent.finders` (scikit-learn, imported by the fits only), and add unsupervised PCA / SeFa
+directions.
 `held_variant` stores a direction with others held fixed as a named one ("age_hold_glasses").
 
 Directions live in one latent space, recorded in the file: "z", or "w" for a style-based generator
@@ -31,10 +32,10 @@ import torch
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_json
 from latentkit.latent.hold import hold_fixed
+from latentkit.models.latents import check_space, edit_space, map_to_w, synthesize
 
 if TYPE_CHECKING:
     from latentkit.latent.finders import _LinearDirection
-from latentkit.models.latents import check_space, edit_space, map_to_w, synthesize
 
 FORMAT = "latentkit-directions"
 VERSION = 1
