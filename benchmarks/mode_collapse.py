@@ -260,10 +260,11 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
         t = time.process_time()
         loop.train(TrainConfig.from_dict({**base, "steps": target, **every}), run, resume=bool(checkpoints),
               progress=False)  # fmt: skip
-        write_json(unscored, {"cpu_seconds": spent + time.process_time() - t})
+        spent += time.process_time() - t
+        write_json(unscored, {"cpu_seconds": spent})
         if checkpoint_step(list_checkpoints(run / "checkpoints")[0]) < target:
             raise KeyboardInterrupt  # Ctrl-C stopped training mid-chunk: the next sitting continues it
-        cpu = read_json(unscored)["cpu_seconds"] + (curve[-1]["cpu_seconds"] if curve else 0.0)
+        cpu = spent + (curve[-1]["cpu_seconds"] if curve else 0.0)
         curve += _between(run, done, target, job, classifier)
         m = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed, classifier)
         x = m.pop("x", None)
