@@ -11,7 +11,8 @@
    ones lie on a collapsed sheet, which is what low recall with matched marginals means);
 2. attribute statistics: predicted attributes of `--samples` generated vs real faces, W1 per
    attribute as a fraction of its range (target <= 0.05), the glasses rate and the age~glasses
-   correlation (targets: within 0.03 of the data's);
+   correlation (targets: within 0.03 of the data's); as a diagnostic, the pair of attributes whose
+   correlation is furthest from the data's (matched marginals with a wrong joint);
 3. directions: validation accuracy of smile, age and glasses (target >= 0.98) from directions.json;
 4. edits (in the model's edit space, W for style-based models): +3 along smile holding age and
    glasses fixed over `--edits` samples: share whose smile rose (target >= 0.95), mean rise (>= 0.8

@@ -6,7 +6,10 @@
 
 For every run and every `--every`-th checkpoint, the generator is rebuilt from the checkpoint and
 scored with `latentkit.metrics.evaluate` (FID, precision and recall with k=3, TwoNN dimension)
-against real faces of a data seed the runs did not train on, next to the real-vs-real floor.
+against real faces of a data seed the runs did not train on, next to the real-vs-real floor. When
+the feature network is an attribute predictor, each point also names the pair of attributes whose
+correlation is furthest from the data's (`corr_worst`, `corr_fake`, `corr_real`; a generator can
+match every marginal and still tie independent attributes together).
 Wall-clock is the run's own training time at that checkpoint (`elapsed`, saved in every
 checkpoint), so runs trained side by side on a shared machine compare fairly only if they had the
 same share of it: run them alike.
@@ -34,9 +37,10 @@ from pathlib import Path
 import torch
 
 from latentkit.data import load_dataset
-from latentkit.metrics.evaluate import evaluate
+from latentkit.metrics.attributes import correlation_gaps
+from latentkit.metrics.evaluate import evaluate, generate
 from latentkit.models import DCGANConfig, build_generator
-from latentkit.predictor import load_feature_net
+from latentkit.predictor import load_feature_net, predict_attributes
 from latentkit.train.checkpoint import list_checkpoints, load_checkpoint
 from latentkit.train.snapshot import checkpoint_generator
 
@@ -50,6 +54,8 @@ def curves(run: Path, features, data, every: int, samples: int, raw: bool) -> di
     """label -> [{"step", "seconds", "fid", "precision", "recall", "dimension_fake", ...}, ...] for one
     run directory (dimension: TwoNN intrinsic dimension of the features, `latentkit.metrics.knn`)."""
     found: dict[str, list[dict]] = {}
+    scored = [a.name for a in getattr(features, "attributes", [])]
+    real = predict_attributes(features, data.data[:samples]) if scored else None
     paths = sorted(list_checkpoints(run / "checkpoints"), key=lambda p: p.name)
     for path in paths:
         ckpt = load_checkpoint(path)
@@ -62,11 +68,26 @@ def curves(run: Path, features, data, every: int, samples: int, raw: bool) -> di
             r = evaluate(G, data, features, ["fid", "pr", "dim"], samples, seed=0)
             m = r["metrics"]
             point = {"step": ckpt.step, "seconds": round(ckpt.meta["state"]["elapsed"], 1), **m}
+            joint = ""
+            if real is not None:
+                point.update(worst_correlation(G, features, real, scored, samples))
+                c = point
+                joint = f"  worst pair {c['corr_worst']} {c['corr_fake']:+.2f} (data {c['corr_real']:+.2f})"
             found.setdefault(label, []).append(point)
             print(f"{label:40s} step {ckpt.step:6d} {point['seconds']:7.0f} s  FID {m['fid']:.3f}  "
                   f"P {m['precision']:.3f} R {m['recall']:.3f} dim {m['dimension_fake']:.1f} "
-                  f"(real {m['dimension_real']:.1f})", flush=True)  # fmt: skip
+                  f"(real {m['dimension_real']:.1f}){joint}", flush=True)  # fmt: skip
     return found
+
+
+def worst_correlation(G, features, real: dict, names: list[str], samples: int) -> dict:
+    """The attribute pair whose correlation on `samples` generated faces is furthest from the real one."""
+    from latentkit.data.faces import BINARY
+
+    fake = predict_attributes(features, generate(G, samples, seed=0))
+    j = correlation_gaps(real, fake, names, BINARY)
+    w = j["pairs"][j["worst"]]
+    return {"corr_worst": j["worst"], "corr_fake": w["fake"], "corr_real": w["real"]}
 
 
 def time_to_reach(points: list[dict], fid: float) -> float | None:

@@ -40,6 +40,18 @@ def test_lost_correlation_and_wrong_rates_show():
     assert r["attributes"]["glasses"]["fake_rate"] == pytest.approx(0.6, abs=0.03)
 
 
+def test_two_independent_attributes_tied_together_are_named_as_the_worst_pair():
+    real, fake = faces(4000, 0), faces(4000, 1)
+    fake["smile"] = 2 * fake["age"] - 1 + np.random.default_rng(2).normal(0, 0.2, 4000)  # smile follows age
+    joint = attribute_match(real, fake, RANGES, binary=["glasses"])["joint"]
+    assert set(joint["pairs"]) == {"smile~age", "smile~glasses", "age~glasses"}
+    assert joint["worst"] == "smile~age"
+    assert abs(joint["pairs"]["smile~age"]["real"]) < 0.05 and joint["pairs"]["smile~age"]["fake"] > 0.9
+    assert joint["max_gap"] == joint["pairs"]["smile~age"]["gap"] > 0.85
+    same = attribute_match(real, real, RANGES, binary=["glasses"])["joint"]
+    assert same["max_gap"] == 0.0
+
+
 def test_an_attribute_the_predictor_does_not_score_is_named():
     with pytest.raises(LatentkitError, match="'beard'"):
         attribute_match(faces(10, 0), faces(10, 1), {"beard": (0, 1)})
