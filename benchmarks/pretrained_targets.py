@@ -182,6 +182,11 @@ def main() -> int:
     q = r["quality"]["metrics"]
     print(f"intrinsic dimension (TwoNN, features): generated {q['dimension_fake']:.1f}, "
           f"real {q['dimension_real']:.1f}")  # fmt: skip
+    j = r["statistics"]["joint"]
+    if j["worst"]:
+        w = j["pairs"][j["worst"]]
+        print(f"largest attribute-correlation error (of {len(j['pairs'])} pairs): {j['worst']} generated "
+              f"{w['fake']:+.3f} vs data {w['real']:+.3f}")  # fmt: skip
     print(f"({r['seconds']:.0f} s)")
     if args.json:
         from latentkit.io import write_json
