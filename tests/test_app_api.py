@@ -156,11 +156,33 @@ def test_random_then_commit_undo_redo_and_the_cli_command(served, client):
     assert "**smile** +1.5" in summary and "holding age fixed" in summary
     assert f"--seeds {f.seed} --edit smile=1.5 --hold age --out edited" in command
     undone = fields(app, client.predict(api_name="/undo"))
-    assert undone.values == [0.0] * app.n and undone.seed == f.seed and not any(undone.holds)
+    assert undone.values == [0.0] * app.n and undone.seed == f.seed
+    assert undone.holds == list(app.default_holds)  # every attribute held, as the session started
     redone = fields(app, client.predict(api_name="/redo"))
     assert redone.values[0] == 1.5 and redone.holds[1] is True
     reset = fields(app, client.predict(api_name="/reset"))
     assert reset.values == [0.0] * app.n and reset.summary.startswith("No edits")
+
+
+def test_every_attribute_starts_held_so_a_slider_moves_its_own_attribute_only(served, client):
+    app, dirs = served.app, load_directions(load_bundle(served.bundle))
+    names = [slot.name for slot in app.slots]
+    assert app.attributes == ["smile", "age"]
+    assert app.default_holds == tuple(n in ("smile", "age") for n in names)  # not sefa0/1, not custom
+    f = fields(app, client.predict(5, 1.0, api_name="/seed"))
+    assert f.holds == list(app.default_holds)
+    z0 = saved_latent(client, [*f.values, *f.holds])
+    values = list(f.values)
+    values[names.index("smile")] = 2.0
+    z = saved_latent(client, [*values, *f.holds])
+    assert dirs["age"].distance(z) == pytest.approx(dirs["age"].distance(z0), abs=1e-4)
+    assert dirs["smile"].distance(z) > dirs["smile"].distance(z0) + 1.0
+    summary, command, _ = client.predict(api_name="/commit")
+    assert "holding every other attribute fixed" in summary
+    assert "--edit smile=2 --hold all --out edited" in command
+    client.predict(*values, *([False] * app.n), api_name="/edit")  # untick every box...
+    reset = fields(app, client.predict(api_name="/reset"))
+    assert reset.holds == list(app.default_holds)  # ...and Reset ticks the attributes again
 
 
 def test_hold_fixed_keeps_the_held_distance_while_another_slider_moves(served, client):

@@ -65,10 +65,12 @@ def test_dragging_the_smile_slider_changes_the_picture_and_hold_updates_the_reci
     after = screenshot(face)
     assert float(slider.input_value()) > 2.0
     assert before.shape == after.shape and np.abs(after - before).mean() > 2.0
-    page.get_by_label("hold").nth(1).check()  # hold age fixed: the edit list and command follow
-    page.wait_for_function("() => document.querySelector('#summary').innerText.includes('holding age fixed')")
+    assert "holding every other attribute fixed" in page.locator("#summary").inner_text()  # the default
+    page.get_by_label("hold").nth(1).uncheck()  # let age follow: the edit list and command say so
+    page.wait_for_function("() => !document.querySelector('#summary').innerText.includes('every other')")
     page.get_by_text("Recipe and latent").click()
-    assert "--hold age" in page.locator("#command").inner_text()
+    command = page.locator("#command").inner_text()
+    assert "--hold " in command and "--hold all" not in command and "age" not in command.split("--hold")[1]
 
 
 def test_an_interpolation_runs_and_shows_a_gif(page):

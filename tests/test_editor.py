@@ -144,6 +144,43 @@ def test_edit_with_hold_leaves_the_held_distances_unchanged(editor):
     np.testing.assert_array_equal(editor.edit(z, {"age": 2.0}, ["glasses"]), held)  # hold is 3rd positional
 
 
+def test_hold_all_holds_every_other_attribute_and_nothing_of_the_edited_one(editor):
+    z = editor.sample(0)
+    assert editor.attributes == ["smile", "age", "glasses"]
+    np.testing.assert_array_equal(
+        editor.edit(z, {"age": 2.0}, ["all"]), editor.edit(z, {"age": 2.0}, ["smile", "glasses"])
+    )
+    out = editor.edit(z, {"age": 2.0}, hold=["all"])
+    for other in ("smile", "glasses"):
+        assert editor.distance(out, other) == pytest.approx(editor.distance(z, other), abs=1e-5)
+    assert editor.distance(out, "age") > editor.distance(z, "age") + 1.0
+    assert editor.edit_record({"age": 2.0}, ["all"])[0]["hold"] == ["smile", "glasses"]  # written out
+    # a held variant of age, PCA and custom directions are not attributes; editing the variant
+    # while holding all holds neither age (its base) nor itself
+    extra = {
+        "age_hold_glasses": Direction("age_hold_glasses", editor.direction("age", ["glasses"]), 0.0,
+                                      {"kind": "held", "base": "age", "hold": ["glasses"]}),
+        "pca0": Direction("pca0", _unit(4), 0.0, {"kind": "pca"}),
+    }  # fmt: skip
+    wider = Editor(editor.bundle, {**editor.directions, **extra})
+    assert wider.attributes == ["smile", "age", "glasses"]
+    assert wider.held(["all"], "age_hold_glasses") == ["smile", "glasses"]
+    assert wider.held(["all", "pca0"], "age") == ["smile", "glasses", "pca0"]
+    moved = wider.edit(z, {"age_hold_glasses": 2.0}, hold=["all"])
+    assert wider.distance(moved, "age") > wider.distance(z, "age") + 1.0
+    with pytest.raises(LatentkitError, match="'beard'"):
+        editor.edit(z, {"age": 1.0}, hold=["all", "beard"])
+
+
+def test_no_direction_may_be_called_all(editor):
+    from latentkit.latent.directions import check_direction_name
+
+    with pytest.raises(LatentkitError, match="'all' is reserved"):
+        check_direction_name("all")
+    with pytest.raises(LatentkitError, match="reserved"):
+        save_directions(editor.bundle, {"all": Direction("all", _unit(5), 0.0, {"kind": "supervised"})})
+
+
 def test_the_old_conditional_keyword_still_holds_but_warns(editor):
     z = editor.sample(0)
     with pytest.warns(DeprecationWarning, match="conditional= keyword is now hold="):

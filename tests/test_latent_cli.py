@@ -131,6 +131,17 @@ def test_edit_writes_verified_images_recording_each_edit(trained, tmp_path):
     assert not np.array_equal(decode_latent(m["latent"]), sample_latent(1, 16))
 
 
+def test_edit_hold_all_holds_every_other_attribute_and_the_manifest_names_them(trained, tmp_path):
+    code, _, err = latentkit(
+        "edit", "--model", trained["bundle"], "--seeds", "3", "--edit", "smile=2", "--hold", "all",
+        "--out", tmp_path, "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    m = manifest(tmp_path / "seed0003.png")
+    assert [(e["direction"], e["hold"]) for e in m["edits"]] == [("smile", ["age", "glasses"])]
+    assert latentkit("verify", tmp_path / "seed0003.png")[0] == 0
+
+
 def test_edit_sweep_writes_one_image_per_strength(trained, tmp_path):
     code, _, err = latentkit(
         "edit",

@@ -66,7 +66,7 @@ def build_batch_tab(app: EditorApp, c: EditControls) -> None:
     def on_apply(s: Session, text):
         rows, snap, edits, held = plan(app, s, text)
         images = [(side_by_side(app.thumb(z0), app.thumb(z1)), f"seed {seed}") for seed, z0, z1 in rows]
-        return images, f"{len(rows)} face(s): " + describe(edits, held, snap.mode)
+        return images, f"{len(rows)} face(s): " + describe(edits, held, snap.mode, app.attributes)
 
     @guarded
     def on_roll():

@@ -100,6 +100,10 @@ class EditorApp:
         self.base_names, self.directions = self._load_directions(directions_file)
         self.slots = make_slots(self.directions)
         self.n = len(self.slots)
+        # Every attribute starts held: in an entangled generator that is what makes a slider move one
+        # attribute (see Editor: hold=["all"]). Held variants, PCA/SeFa and custom directions do not.
+        self.attributes = [n for n in self.base_names if self.directions[n].meta.get("kind") == "supervised"]
+        self.default_holds = tuple(slot.name in self.attributes for slot in self.slots)
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="latentkit-editor-"))
             atexit.register(shutil.rmtree, workdir, True)
@@ -107,7 +111,8 @@ class EditorApp:
         self.exports = self.workdir / "exports"
         self.exports.mkdir(parents=True, exist_ok=True)
         self.identity = load_identity()  # created on first use, like the CLI
-        self._template = Session(now=snapshot(self.editor().sample(0), self.n, 0, 1.0, "seed 0"))
+        start = snapshot(self.editor().sample(0), self.n, 0, 1.0, "seed 0", self.default_holds)
+        self._template = Session(now=start)
 
     def _load_directions(self, directions_file: str | Path | None) -> tuple[set[str], dict[str, Any]]:
         """(names in the bundle's directions.json, bundle + user directions); problems become notes."""

@@ -110,8 +110,10 @@ def texts(app: EditorApp, s: Session) -> list[Any]:
     numbers = textwrap.fill(", ".join(f"{v:.4f}" for v in z), 100)
     latent = f"norm {np.linalg.norm(z):.3f}, {len(z)} values:\n[{numbers}]"
     return [
-        describe(edits, held, s.now.mode),
-        cli_command(app.model_path, s.now, edits, held, extra, str(app.user_file) if outside else None),
+        describe(edits, held, s.now.mode, app.attributes),
+        cli_command(
+            app.model_path, s.now, edits, held, extra, str(app.user_file) if outside else None, app.attributes
+        ),
         latent,
         gr.update(interactive=bool(s.history)),
         gr.update(interactive=bool(s.future)),
@@ -215,7 +217,10 @@ def build_edit_tab(app: EditorApp, state: gr.State) -> EditControls:
                 info="relative: move each attribute by the slider · absolute: set its distance to the "
                 "boundary (0 = undecided)",
             )
-            gr.Markdown("Tick **hold** to keep an attribute fixed while you move the others.")
+            gr.Markdown(
+                "**hold** keeps an attribute fixed while you move the others. Every attribute starts "
+                "held, so each slider moves its own; untick one to let it follow."
+            )
             sliders, holds, rows, groups = [], [], [], {}
             for group, title in GROUPS.items():
                 members = [i for i, slot in enumerate(app.slots) if slot.group == group]
@@ -239,7 +244,9 @@ def build_edit_tab(app: EditorApp, state: gr.State) -> EditControls:
                                     elem_classes="direction",
                                 )
                             )
-                            holds.append(gr.Checkbox(False, label="hold", scale=1, min_width=70))
+                            holds.append(
+                                gr.Checkbox(app.default_holds[i], label="hold", scale=1, min_width=70)
+                            )
                         rows.append(row)
             if not any(slot.name for slot in app.slots):
                 gr.Markdown("_No directions yet: make one in the **Custom direction** tab._")
@@ -368,7 +375,7 @@ def _wire(
     @guarded
     def reset_sliders(s: Session):
         s.commit()
-        s.commit(s.now.replace(values=s.now.anchors, holds=(False,) * app.n))
+        s.commit(s.now.replace(values=s.now.anchors, holds=app.default_holds))
         return view(app, s)
 
     @guarded

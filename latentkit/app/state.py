@@ -15,13 +15,14 @@ import json
 import math
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from latentkit.errors import LatentkitError
-from latentkit.latent.directions import check_direction_name
+from latentkit.latent.directions import HOLD_ALL, check_direction_name
 
 SLIDER_MAX = 3.0  # InterFaceGAN's editing range, in z units
 UI_MAX_SEED = 2**32 - 1  # browsers hold numbers as doubles: exact only up to 2**53, so stay well below
@@ -89,11 +90,28 @@ class Snapshot:
         return dataclasses.replace(self, **changes)
 
 
-def snapshot(z: np.ndarray, n_slots: int, seed: int | None, psi: float, source: str) -> Snapshot:
-    """A fresh relative-mode snapshot of latent z (D,) with every slider at 0."""
+def snapshot(
+    z: np.ndarray,
+    n_slots: int,
+    seed: int | None,
+    psi: float,
+    source: str,
+    holds: tuple[bool, ...] | None = None,
+) -> Snapshot:
+    """A fresh relative-mode snapshot of latent z (D,) with every slider at 0 (hold boxes: `holds`,
+    default none ticked)."""
     zeros = (0.0,) * n_slots
+    holds = (False,) * n_slots if holds is None else holds
     z32 = np.ascontiguousarray(z, dtype=np.float32)
-    return Snapshot(z32.tobytes(), seed, float(psi), source, "relative", zeros, (False,) * n_slots, zeros)
+    return Snapshot(z32.tobytes(), seed, float(psi), source, "relative", zeros, holds, zeros)
+
+
+def hold_words(held: list[str], attributes: Sequence[str]) -> list[str]:
+    """`held` as `latentkit edit --hold` reads it: "all" in place of every attribute direction when all
+    of them are held, then the other held names."""
+    if attributes and set(attributes) <= set(held):
+        return [HOLD_ALL, *(n for n in held if n not in attributes)]
+    return list(held)
 
 
 @dataclass
@@ -201,15 +219,19 @@ def edits_of(names: list[str | None], snap: Snapshot) -> tuple[dict[str, float],
     return edits, held
 
 
-def describe(edits: dict[str, float], held: list[str], mode: str) -> str:
-    """The edit list in words: 'smile +1.5, age -1.0 (relative) · holding glasses fixed'."""
+def describe(edits: dict[str, float], held: list[str], mode: str, attributes: Sequence[str] = ()) -> str:
+    """The edit list in words: 'smile +1.5, age -1.0 (relative) · holding glasses fixed' ("every other
+    attribute" when all of `attributes` are held)."""
     if not edits:
         text = "No edits yet: move a slider."
     else:
         verb = "set to" if mode == "absolute" else "moved by"
         text = f"{mode.capitalize()} ({verb}): " + ", ".join(f"**{n}** {s:+.1f}" for n, s in edits.items())
-    if held:
-        text += " · holding " + ", ".join(held) + " fixed"
+    words = hold_words(held, attributes)
+    if words[:1] == [HOLD_ALL]:
+        words[0] = "every other attribute"
+    if words:
+        text += " · holding " + ", ".join(words) + " fixed"
     return text
 
 
@@ -220,11 +242,12 @@ def cli_command(
     held: list[str],
     extra: str = "",
     directions_file: str | None = None,
+    attributes: Sequence[str] = (),
 ) -> str:
     """The `latentkit edit` command that exports this face, as shell text with comments.
 
     `extra` is a note shown first; `directions_file` (the user's saved custom directions, when an
-    edit uses one) is passed with --directions.
+    edit uses one) is passed with --directions; `--hold all` stands for every one of `attributes`.
     """
     base = f"latentkit edit --model {shlex.quote(model)}"
     if directions_file:
@@ -244,7 +267,7 @@ def cli_command(
     # Names were checked when loaded; quoting as well means no file can put code in the recipe.
     flags = "".join(f" --edit {shlex.quote(f'{n}={s:g}')}" for n, s in edits.items())
     if held and edits:
-        flags += f" --hold {shlex.quote(','.join(held))}"
+        flags += f" --hold {shlex.quote(','.join(hold_words(held, attributes)))}"
     if edits and snap.mode != "relative":
         flags += f" --mode {snap.mode}"
     lines = [

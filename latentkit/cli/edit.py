@@ -107,7 +107,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seeds", help='seeds: "0-99", "1,5,9" or a mix')
     e.add_argument("--latent", help="latents file (.npy or .json) instead of --seeds")
     e.add_argument("--edit", action="append", metavar="NAME=STRENGTH", help="e.g. smile=2 (repeatable)")
-    e.add_argument("--hold", help="comma-separated directions to hold fixed while editing, e.g. glasses")
+    e.add_argument(
+        "--hold",
+        help="comma-separated directions to hold fixed while editing, e.g. glasses; "
+        "'all' holds every attribute but the edited one",
+    )
     add_deprecated_alias(e, "--conditional", "--hold", "hold")
     e.add_argument("--mode", choices=("relative", "absolute"), default="relative")
     e.add_argument(

@@ -41,6 +41,7 @@ FORMAT = "latentkit-directions"
 VERSION = 1
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 DIRECTIONS_FILE = "directions.json"
+HOLD_ALL = "all"  # in a hold list: every attribute direction but the edited one; no direction takes it
 HELD = "held"  # the `kind` of a stored variant with other directions held fixed (`held_variant`)
 
 # --- direction records and directions.json -------------------------------------------------------
@@ -306,6 +307,8 @@ def check_direction_name(name: Any, where: str = "direction name") -> str:
         raise LatentkitError(
             f"{where} {name!r}: must start with a letter, then up to 63 letters, digits, _ or -"
         )
+    if name == HOLD_ALL:
+        raise LatentkitError(f"{where} {name!r} is reserved (--hold all holds every attribute); pick another")
     return name
 
 

@@ -15,6 +15,9 @@ changes by `strength` (z units; a Gaussian z has norm ~sqrt(D), and -3..3 is Int
 Absolute mode *sets* the signed distance to `strength`, as InterFaceGAN's `linear_interpolate`
 does, with 0 the fitted decision boundary. With `hold`, each edit moves along its direction with the
 held directions' components removed (`latentkit.latent.hold.hold_fixed`), so their distances stay put.
+`hold=["all"]` holds every attribute direction (fitted to a predictor) but the edited one: in a
+generator whose attributes are entangled this is what makes a slider move one attribute (faces64:
++3 smile changes skin tone by 0.33 holding age and glasses, by 0.03 holding all).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_bytes, write_json
-from latentkit.latent.directions import Direction, get_direction, load_directions
+from latentkit.latent.directions import HOLD_ALL, Direction, get_direction, load_directions
 from latentkit.latent.hold import hold_fixed
 from latentkit.latent.interpolate import truncate
 from latentkit.latent.sampling import sample_latent
@@ -111,13 +114,34 @@ class Editor:
             w = np.repeat(w[:, None, :], G.num_ws, axis=1)
         return w.reshape(*z.shape[:-1], *self.latent_shape).astype(np.float32)
 
+    @property
+    def attributes(self) -> list[str]:
+        """Names of the directions fitted to a predictor's attributes (kind "supervised"), in file order:
+        what `hold=["all"]` holds."""
+        return [n for n, d in self.directions.items() if d.meta.get("kind") == "supervised"]
+
+    def held(self, hold: Sequence[str], name: str | None = None) -> list[str]:
+        """The directions `hold` names, "all" expanded to `attributes`, each checked, duplicates dropped;
+        with `name`, less the directions of its own attribute (itself, its base, its held variants),
+        which an edit of `name` cannot hold."""
+        out: list[str] = []
+        for h in hold:
+            for n in self.attributes if h == HOLD_ALL else [h]:
+                self._direction(n)
+                if n not in out and (name is None or self._attribute(n) != self._attribute(name)):
+                    out.append(n)
+        return out
+
+    def _attribute(self, name: str) -> str:
+        """The attribute a direction moves: a held variant's base, else its own name."""
+        return self._direction(name).meta.get("base", name)
+
     def direction(
         self, name: str, hold: Sequence[str] = (), *, conditional: Sequence[str] | None = None
     ) -> np.ndarray:
-        """Unit vector (D,) of direction `name`, orthogonal to the `hold` directions (other than `name`)."""
-        hold = _hold(hold, conditional)
+        """Unit vector (D,) of direction `name`, orthogonal to the `hold` directions (`held`)."""
         d = self._direction(name)
-        held = [self._direction(h).vector for h in hold if h != name]
+        held = [self._direction(h).vector for h in self.held(_hold(hold, conditional), name)]
         return hold_fixed(d.vector, held) if held else d.vector
 
     def _direction(self, name: str) -> Direction:
@@ -210,7 +234,8 @@ class Editor:
     ) -> list[dict[str, Any]]:
         """The manifest's `edits` list for an `edit` call: one entry per direction.
 
-        Each entry: {"direction", "strength", "mode", "hold": the other held directions, "method"}.
+        Each entry: {"direction", "strength", "mode", "hold": the directions it held (`held`: "all"
+        written out), "method"}.
         (Manifests written before "hold" name that list "conditioned_on".)
         """
         hold = _hold(hold, conditional)
@@ -222,7 +247,7 @@ class Editor:
                     "direction": name,
                     "strength": float(strength),
                     "mode": mode,
-                    "hold": [h for h in hold if h != name],
+                    "hold": self.held(hold, name),
                     "method": d.meta.get("method", d.meta.get("kind")),
                     "space": d.space,
                 }

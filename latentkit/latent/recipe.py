@@ -127,8 +127,9 @@ def plan_job(editor, job: EditJob) -> list[tuple[str, Any, int | None, dict[str,
     if job.mode not in ("relative", "absolute"):
         raise LatentkitError(f"edit mode {job.mode!r}: choose relative or absolute")
     sweep_name, values = parse_sweep(job.sweep) if job.sweep else (None, np.array([]))
-    for name in [*job.edits, *job.hold, *([sweep_name] if sweep_name else [])]:
+    for name in [*job.edits, *([sweep_name] if sweep_name else [])]:
         editor.direction(name)
+    editor.held(job.hold)  # names checked, "all" understood
     plan = []
     for stem, z, seed in starts:
         if sweep_name is None:
