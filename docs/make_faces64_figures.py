@@ -4,10 +4,14 @@
         --directions smile,age,glasses,age_hold_glasses --out runs/report64
     python docs/make_faces64_figures.py runs/report64 [MODEL]     # MODEL: default faces64
 
+Edit grids: the report's grids of GRIDS, and of smile, age and glasses with every other attribute
+held (docs/faces64_edit_NAME_hold_all.png).
+
 Samples: seeds 0..47 of the EMA generator (the latents `latentkit generate --seeds 0-47` uses) beside
 48 real faces (data seed 2, never trained on), both at 2x nearest-neighbour scale.
 """
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -43,11 +47,20 @@ def samples(bundle) -> Image.Image:
 
 def main(report: Path, model: str = "faces64") -> None:
     save_figure(DOCS / "faces64_samples.png", samples(load_bundle(model)))
+    wrote = []
     for name in GRIDS:
         src = report / f"grid_{name}.png"
         if src.exists():
             shutil.copyfile(src, DOCS / f"faces64_edit_{name}.png")
-    print("wrote docs/faces64_samples.png and", ", ".join(f"faces64_edit_{n}.png" for n in GRIDS))
+            wrote.append(f"faces64_edit_{name}.png")
+    # The report also sweeps every fitted attribute with all the others held (the editor's default,
+    # `--hold all`); its long label becomes NAME_hold_all here.
+    doc = json.loads((report / "report.json").read_text())
+    for r in doc["directions"].values():
+        if r["hold"] and len(r["hold"]) == len(doc["attributes"]) - 1 and r["direction"] in GRIDS:
+            shutil.copyfile(report / r["grid"], DOCS / f"faces64_edit_{r['direction']}_hold_all.png")
+            wrote.append(f"faces64_edit_{r['direction']}_hold_all.png")
+    print("wrote docs/faces64_samples.png and", ", ".join(wrote))
 
 
 if __name__ == "__main__":
