@@ -3,8 +3,9 @@
     python benchmarks/editor_latency.py                   # a 64 px, 128-d DCGAN with 10 directions
     python benchmarks/editor_latency.py --model runs/faces64/bundle --no-browser
 
-Measures, for one slider move (edit + render of one latent):
-  server   the `/edit` handler itself (latent -> image) and with gradio's PNG postprocess, p50/p95
+Measures, for one slider move (edit + render of one latent; every slider at a random position):
+  server   the `/edit` handler itself (latent -> image), every attribute held as a session starts,
+           and with gradio's PNG postprocess, p50/p95; beside it, alternated, with no hold box ticked
   client   gradio_client round trips, one user, sequential (includes the client's own overhead)
   browser  Playwright + Debian chromium: set the slider, wait until the new picture is in the page
   load     N users (threads in a separate client process, one gradio_client session each) x M
@@ -77,34 +78,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def knob_values(named: list[bool], rng: np.random.Generator) -> list:
-    """Random positions of the named sliders (step 0.1), free slots at 0, no holds: /edit's inputs."""
+def knob_values(named: list[bool], rng: np.random.Generator, holds: tuple[bool, ...] | None = None) -> list:
+    """Random positions of the named sliders (step 0.1), free slots at 0, and the hold boxes (default
+    none ticked): /edit's inputs."""
     values = [round(float(rng.uniform(-3, 3)), 1) if used else 0.0 for used in named]
-    return values + [False] * len(named)
+    return values + list(holds or [False] * len(named))
 
 
 def named_slots(app) -> list[bool]:
     return [slot.name is not None for slot in app.slots]
 
 
-def server_side(demo, n: int) -> tuple[list[float], list[float]]:
-    """ms per call of the /edit handler, and of handler + the image's gradio postprocess (PNG to cache)."""
+def server_side(demo, n: int) -> tuple[list[float], list[float], list[float]]:
+    """ms per call of the /edit handler with the hold boxes as a session starts (every attribute held),
+    of that + the image's gradio postprocess (PNG to cache), and of the handler with no box ticked,
+    alternated call by call so both see the same machine."""
     app = demo.editor_app
     fn = next(f.fn for f in demo.fns.values() if f.api_name == "edit")
     image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "face")
     session, rng = app.new_session(), np.random.default_rng(1)
-    handler, full = [], []
+    handler, full, free = [], [], []
     for i in range(n + 10):
-        knobs = knob_values(named_slots(app), rng)
+        knobs = knob_values(named_slots(app), rng, app.default_holds)
         t0 = time.perf_counter()
         img = fn(session, *knobs)
         t1 = time.perf_counter()
         image.postprocess(img)
         t2 = time.perf_counter()
+        fn(session, *knob_values(named_slots(app), rng))
+        t3 = time.perf_counter()
         if i >= 10:  # warm-up
             handler.append((t1 - t0) * 1e3)
             full.append((t2 - t0) * 1e3)
-    return handler, full
+            free.append((t3 - t2) * 1e3)
+    return handler, full, free
 
 
 def client_round_trips(url: str, app, n: int) -> list[float]:
@@ -222,9 +229,11 @@ def main() -> int:
         f"sliders; torch threads 1; {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}"
     )
     try:
-        handler, full = server_side(demo, args.n)
+        handler, full, free = server_side(demo, args.n)
         print(f"server  /edit handler (edit + render)      {pct(handler)}")
         print(f"server  + gradio PNG postprocess           {pct(full)}")
+        print(f"server  handler, no hold box ticked        {pct(free)}")
+        results["server_no_holds"] = summary(free)
         client = client_round_trips(demo.local_url, app, args.round_trips)
         print(f"client  gradio_client round trip           {pct(client)}")
         results.update(server=summary(handler), server_png=summary(full), client=summary(client))
