@@ -102,7 +102,11 @@ class EditorApp:
         self.n = len(self.slots)
         # Every attribute starts held: in an entangled generator that is what makes a slider move one
         # attribute (see Editor: hold=["all"]). Held variants, PCA/SeFa and custom directions do not.
-        self.attributes = [n for n in self.base_names if self.directions[n].meta.get("kind") == "supervised"]
+        self.attributes = [
+            n
+            for n, d in self.directions.items()
+            if n in self.base_names and d.meta.get("kind") == "supervised"
+        ]  # in the file's order (base_names is a set)
         self.default_holds = tuple(slot.name in self.attributes for slot in self.slots)
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="latentkit-editor-"))
