@@ -504,6 +504,11 @@ def test_a_stored_held_variant_is_the_held_vector_named_after_its_parts():
         held_variant(dirs, "a", ["z"])
     with pytest.raises(LatentkitError, match="at least one"):
         held_variant(dirs, "a", [])
+    every = held_variant({**dirs, "pca0": Direction("pca0", _unit(7), 0.0, {"kind": "pca"})}, "a", ["all"])
+    assert every.name == "a_hold_all" and every.meta["hold"] == ["b", "c"]  # attributes only, not pca0
+    assert np.allclose(every.vector, d.vector)
+    with pytest.raises(LatentkitError, match="at least one other"):
+        held_variant({"a": dirs["a"]}, "a", ["all"])
 
 
 def test_the_old_conditional_variant_warns_and_is_stored_with_the_new_keys(bundle):

@@ -135,7 +135,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="BASE:HOLD[,HOLD]",
-        help="also store BASE with HOLD held fixed, e.g. age:glasses -> age_hold_glasses (repeatable)",
+        help="also store BASE with HOLD held fixed, e.g. age:glasses -> age_hold_glasses, smile:all -> "
+        "smile_hold_all (every other attribute; repeatable)",
     )
     add_deprecated_alias(fit, "--conditional", "--held-variant", "held_variant", append=True)
     fit.add_argument("--seed", type=int, default=0, help="seed of the sampled latents and splits")

@@ -90,8 +90,33 @@ def from_finder(name: str, finder: _LinearDirection, space: str = "z", **meta: A
     return Direction(name, finder.direction_, float(finder.intercept_), meta, space)
 
 
+def attribute_names(directions: dict[str, Direction]) -> list[str]:
+    """Names of the directions fitted to a predictor's attributes (kind "supervised"), in order."""
+    return [n for n, d in directions.items() if d.meta.get("kind") == "supervised"]
+
+
+def expand_hold(
+    directions: dict[str, Direction], hold: Sequence[str], edited: str | None = None
+) -> list[str]:
+    """The directions a hold list names, "all" expanded to `attribute_names`, duplicates dropped; with
+    `edited`, less the directions of its attribute (itself, its base, its held variants), which an
+    edit of it cannot hold. Unknown names are a `LatentkitError` listing the known ones."""
+
+    def attribute(name: str) -> str:
+        return get_direction(directions, name).meta.get("base", name)
+
+    out: list[str] = []
+    for h in hold:
+        for n in attribute_names(directions) if h == HOLD_ALL else [h]:
+            get_direction(directions, n)
+            if n not in out and (edited is None or attribute(n) != attribute(edited)):
+                out.append(n)
+    return out
+
+
 def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str]) -> Direction:
-    """Direction `base` with the `hold` directions held fixed, stored as "base_hold_h1_h2".
+    """Direction `base` with the `hold` directions held fixed, stored as "base_hold_h1_h2"
+    ("base_hold_all" for hold=["all"]: every other attribute, listed in its meta).
 
     Its vector is `hold_fixed(base, hold)` (unit, orthogonal to every held direction); its intercept
     is 0, so absolute mode measures along the vector itself. The same edit as
@@ -99,14 +124,15 @@ def held_variant(directions: dict[str, Direction], base: str, hold: Sequence[str
     Meta: {"kind": "held", "base": base, "hold": [...], "validation": the base's}.
     """
     d = get_direction(directions, base)
-    hold = list(hold)
+    words = list(hold)
+    hold = expand_hold(directions, words, base)
     if not hold:
-        raise LatentkitError(f"held variant of {base!r}: name at least one direction to hold fixed")
+        raise LatentkitError(f"held variant of {base!r}: name at least one other direction to hold fixed")
     vector = hold_fixed(d.vector, [get_direction(directions, h).vector for h in hold])
     meta = {"kind": HELD, "base": d.name, "hold": hold, "validation": d.meta.get("validation")}
     if "scale" in d.meta:
         meta["scale"] = d.meta["scale"]  # strengths keep the base's units
-    return Direction(held_name(d.name, hold), vector, 0.0, meta, d.space)
+    return Direction(held_name(d.name, words), vector, 0.0, meta, d.space)
 
 
 def held_name(base: str, hold: Sequence[str]) -> str:

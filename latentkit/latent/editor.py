@@ -34,7 +34,13 @@ import numpy as np
 
 from latentkit.errors import LatentkitError
 from latentkit.io import read_json, write_bytes, write_json
-from latentkit.latent.directions import HOLD_ALL, Direction, get_direction, load_directions
+from latentkit.latent.directions import (
+    Direction,
+    attribute_names,
+    expand_hold,
+    get_direction,
+    load_directions,
+)
 from latentkit.latent.hold import hold_fixed
 from latentkit.latent.interpolate import truncate
 from latentkit.latent.sampling import sample_latent
@@ -116,25 +122,17 @@ class Editor:
 
     @property
     def attributes(self) -> list[str]:
-        """Names of the directions fitted to a predictor's attributes (kind "supervised"), in file order:
-        what `hold=["all"]` holds."""
-        return [n for n, d in self.directions.items() if d.meta.get("kind") == "supervised"]
+        """Names of the directions fitted to a predictor's attributes, in file order: what
+        `hold=["all"]` holds (`latentkit.latent.directions.attribute_names`)."""
+        return attribute_names(self.directions)
 
     def held(self, hold: Sequence[str], name: str | None = None) -> list[str]:
-        """The directions `hold` names, "all" expanded to `attributes`, each checked, duplicates dropped;
-        with `name`, less the directions of its own attribute (itself, its base, its held variants),
-        which an edit of `name` cannot hold."""
-        out: list[str] = []
-        for h in hold:
-            for n in self.attributes if h == HOLD_ALL else [h]:
-                self._direction(n)
-                if n not in out and (name is None or self._attribute(n) != self._attribute(name)):
-                    out.append(n)
-        return out
-
-    def _attribute(self, name: str) -> str:
-        """The attribute a direction moves: a held variant's base, else its own name."""
-        return self._direction(name).meta.get("base", name)
+        """The directions `hold` names ("all" expanded; with `name`, less its own attribute's), each
+        checked against the editor's space (`latentkit.latent.directions.expand_hold`)."""
+        names = expand_hold(self.directions, hold, name)
+        for n in names:
+            self._direction(n)
+        return names
 
     def direction(
         self, name: str, hold: Sequence[str] = (), *, conditional: Sequence[str] | None = None
