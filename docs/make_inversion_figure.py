@@ -4,7 +4,8 @@
 
 Row 1: input faces (data seed 12345, never seen in training). Row 2: the generator's image of the
 projected latent (z, or w+ for style-based models), with its PSNR. Then one row per edit of that
-latent (relative, along the bundle's directions).
+latent (relative, along the bundle's directions, holding `--hold` fixed: by default every other
+attribute, as the editor does).
 """
 
 import argparse
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--model", default="pretrained/faces64")
     p.add_argument("--n", type=int, default=6, help="faces (columns)")
     p.add_argument("--edit", action="append", help="NAME=STRENGTH rows (default smile=2, age=2, glasses=2)")
+    p.add_argument("--hold", default="all", help="directions held during the edits ('' = none)")
     p.add_argument("--steps", type=int, default=250)
     p.add_argument("--out", default=str(Path(__file__).with_name("inversion.png")))
     args = p.parse_args()
@@ -62,7 +64,8 @@ def main() -> None:
         ),
     ]
     for name, strength in edits:
-        x = np.stack([editor.edit(r.latent, {name: strength}) for r in results])
+        hold = [h for h in args.hold.split(",") if h]
+        x = np.stack([editor.edit(r.latent, {name: strength}, hold) for r in results])
         with torch.no_grad():
             images = to_pixels(synthesize(bundle.generator, torch.from_numpy(x), space))
         rows.append((f"{name} {strength:+g}", row(images, [""] * args.n, scale)))
@@ -73,7 +76,8 @@ def main() -> None:
     d = ImageDraw.Draw(out)
     d.text(
         (4, 5),
-        f"projection into {bundle.name} ({res} px, {space.upper()}), {args.steps} steps; then edits of it",
+        f"projection into {bundle.name} ({res} px, {space.upper()}), {args.steps} steps; then edits of it"
+        + (f", holding {args.hold}" if args.hold else ""),
         fill=0,
     )
     y = top
