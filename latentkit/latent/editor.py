@@ -129,6 +129,8 @@ class Editor:
     def held(self, hold: Sequence[str], name: str | None = None) -> list[str]:
         """The directions `hold` names ("all" expanded; with `name`, less its own attribute's), each
         checked against the editor's space (`latentkit.latent.directions.expand_hold`)."""
+        if not hold:
+            return []  # and no directions file needed: an edit with nothing held reads none
         names = expand_hold(self.directions, hold, name)
         for n in names:
             self._direction(n)
