@@ -102,10 +102,12 @@ def plot(found: dict[str, list[dict]], floor: float, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for label, pts in found.items():
+    colours = plt.get_cmap("tab20").colors  # more curves than the default cycle's 10 colours
+    for i, (label, pts) in enumerate(found.items()):
         minutes = [p["seconds"] / 60 for p in pts]
+        style = {"color": colours[(2 * i) % 20 + (i // 10) % 2], "ls": "-" if i < 10 else "--"}
         for ax, key in zip(axes, ("fid", "precision", "recall"), strict=True):
-            ax.plot(minutes, [p[key] for p in pts], marker="o", ms=3, label=label)
+            ax.plot(minutes, [p[key] for p in pts], marker="o", ms=3, label=label, **style)
     axes[0].axhline(floor, color="gray", ls="--", label="real vs real")
     axes[0].set_yscale("log")
     for ax, key in zip(
