@@ -127,16 +127,30 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
 
 
 def peak_rss_mb(loop: str, args: argparse.Namespace) -> float:
-    """Peak resident memory (MiB) of a child process that runs only `loop` for --steps steps."""
+    """Peak resident memory (MiB) of a child process that runs only `loop` for --steps steps.
+
+    The child reports its own high-water mark (VmHWM): the parent's rusage would not do, because a
+    child forked from this process inherits its resident size into ru_maxrss."""
     cmd = [sys.executable, __file__, "--child", loop, "--steps", str(args.steps), "--size", str(args.size),
            "--width", str(args.width), "--batch", str(args.batch), "--arch", args.arch,
            "--precision", args.precision]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{loop} child process failed ({proc.returncode})")
-    return usage.ru_maxrss / 1024  # Linux: KiB
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if result.returncode:
+        raise SystemExit(f"{loop} child process failed ({result.returncode})")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def own_peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark in MiB (Linux /proc, else getrusage)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(args: argparse.Namespace) -> None:
@@ -147,6 +161,7 @@ def child(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             loop = LatentkitLoop(cfg, args.size, args.batch, args.precision, Path(tmp), args.steps)
             loop.run(args.steps)
+    print(round(own_peak_rss_mb(), 1))
 
 
 def main() -> None:
