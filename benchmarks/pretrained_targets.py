@@ -74,28 +74,27 @@ def statistics(bundle, predictor, samples: int) -> dict:
     return r
 
 
-def edits(bundle, predictor, n: int) -> dict:
+HELD = {"smile": ["age", "glasses"], "age": ["smile", "glasses"]}  # the issue's protocol
+
+
+def edits(bundle, predictor, n: int, hold_all: bool = False) -> dict:
+    """+3 smile and +3 age over `n` samples, holding the issue's protocol (`HELD`) or, with
+    `hold_all`, every other attribute, as the editor does by default."""
     from latentkit.latent.editor import Editor
     from latentkit.latent.report import edit_effect
 
     editor = Editor(bundle)  # the model's edit space: W for style-based generators
     return {
-        "smile": edit_effect(editor, predictor, "smile", 3.0, ["age", "glasses"], samples=n, seed=50_000),
-        "age": edit_effect(editor, predictor, "age", 3.0, ["smile", "glasses"], samples=n, seed=50_000),
-    }
-
-
-def edits_holding_all(bundle, predictor, n: int) -> dict:
-    """The same two edits as the editor makes them by default: every other attribute held."""
-    from latentkit.latent.editor import Editor
-    from latentkit.latent.report import edit_effect
-
-    editor = Editor(bundle)
-    return {
-        name: {
-            **edit_effect(editor, predictor, name, 3.0, editor.held(["all"], name), samples=n, seed=50_000)
-        }
-        for name in ("smile", "age")
+        name: edit_effect(
+            editor,
+            predictor,
+            name,
+            3.0,
+            editor.held(["all"], name) if hold_all else held,
+            samples=n,
+            seed=50_000,
+        )
+        for name, held in HELD.items()
     }
 
 
@@ -187,7 +186,7 @@ def main() -> int:
         "directions": {k: dirs[k].meta["validation"] for k in ("smile", "age", "glasses") if k in dirs},
         "edit_space": edit_space(bundle.generator),
         "edits": edits(bundle, predictor, args.edits),
-        "edits_holding_all": edits_holding_all(bundle, predictor, args.edits),
+        "edits_holding_all": edits(bundle, predictor, args.edits, hold_all=True),
     }
     rows = verdicts(r)
     r["table"] = [{"figure": f, "measured": m, "target": t, "met": ok} for f, m, t, ok in rows]

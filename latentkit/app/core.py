@@ -30,6 +30,7 @@ import numpy as np
 from latentkit.app.state import UI_MAX_SEED, Session, Snapshot, edits_of, make_slots, snapshot
 from latentkit.errors import LatentkitError
 from latentkit.latent import Editor, load_directions
+from latentkit.latent.directions import attribute_names
 from latentkit.models import load_bundle
 
 log = logging.getLogger("latentkit.app")
@@ -102,11 +103,7 @@ class EditorApp:
         self.n = len(self.slots)
         # Every attribute starts held: in an entangled generator that is what makes a slider move one
         # attribute (see Editor: hold=["all"]). Held variants, PCA/SeFa and custom directions do not.
-        self.attributes = [
-            n
-            for n, d in self.directions.items()
-            if n in self.base_names and d.meta.get("kind") == "supervised"
-        ]  # in the file's order (base_names is a set)
+        self.attributes = attribute_names(self.directions)  # user directions are kind "custom"
         self.default_holds = tuple(slot.name in self.attributes for slot in self.slots)
         if workdir is None:
             workdir = Path(tempfile.mkdtemp(prefix="latentkit-editor-"))
