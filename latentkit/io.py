@@ -1,6 +1,7 @@
 """Atomic file writes and safe JSON reading.
 
-Every file latentkit writes goes through `atomic_write`: the bytes land in a temporary file in the
+Every file latentkit writes goes through `atomic_write` (or `atomic_path`, for writers that want a
+file name): the bytes land in a temporary file in the
 same folder, are flushed to disk, and only then renamed over the target, so a crash or a full disk
 never leaves a half-written file behind. With `exclusive` the temp file is linked into place instead,
 which fails if the target appeared meanwhile (another process writing the same name). Temp files a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -49,6 +51,20 @@ def atomic_write(
     With `exclusive`, an existing `path` is never replaced, even one created while writing: the
     complete temp file is hard-linked to `path` (atomic, and refused if `path` exists).
     """
+    with atomic_path(path, permissions, exclusive) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY), mode) as f:
+        yield f
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike, permissions: int | None = None, exclusive: bool = False
+) -> Iterator[Path]:
+    """`atomic_write` for writers that take a file name (e.g. `safetensors.torch.save_file`).
+
+    Yields the path of an empty temp file beside `path` (already carrying its permissions); on clean
+    exit the file is fsynced and renamed (or, `exclusive`, linked) to `path`; on any exception it is
+    removed and `path` is left untouched.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,9 +74,9 @@ def atomic_write(
         raise LatentkitError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         os.fchmod(fd, _default_permissions() if permissions is None else permissions)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
+        os.close(fd)
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         if exclusive:
             _link_into_place(tmp, path)
@@ -145,6 +161,33 @@ def write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -
     """Write `data` to `path` atomically (`exclusive`: never replacing a file, see `atomic_write`)."""
     with atomic_write(path, "wb", exclusive=exclusive) as f:
         f.write(data)
+
+
+def write_safetensors(
+    path: str | os.PathLike, tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> str:
+    """Write `tensors` (name -> contiguous CPU torch tensor) as a safetensors file, atomically; returns
+    the file's sha256 (hex).
+
+    The tensors stream from their own memory into the file (`safetensors.torch.save_file`): no
+    in-memory copy of the whole file is built, which for a checkpoint (G, D, EMA and two Adam moments)
+    is the size of the training state again at every save.
+    """
+    import safetensors.torch
+
+    with atomic_path(path) as tmp:
+        try:
+            safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        except Exception as e:  # its Rust writer raises SafetensorError, also for a full disk
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
+        h = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

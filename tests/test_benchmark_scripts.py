@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from latentkit.train.precision import cpu_has_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,7 +20,8 @@ def test_train_throughput_alternates_both_loops_and_reports_their_rates_and_memo
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("round ") == 2
     r = json.loads(result.stdout.strip().splitlines()[-1])
-    assert r["steps"] == 4 and r["latentkit_precision"] == "fp32"  # no native bf16 on CI's CPUs
+    native = "bf16" if cpu_has_bf16() else "fp32"  # what --precision auto picks for an image model here
+    assert r["steps"] == 4 and r["latentkit_precision"] == native
     assert r["plain_img_per_s"] > 0 and r["latentkit_img_per_s"] > 0
     assert (
         r["ratio"] == round(r["latentkit_img_per_s"] / r["plain_img_per_s"], 3)

@@ -155,6 +155,39 @@ def test_tied_weights_are_saved_despite_shared_storage(tmp_path):
     assert torch.equal(fresh[0].weight, model[0].weight) and torch.equal(fresh[1].weight, model[0].weight)
 
 
+def test_a_view_of_a_larger_tensor_is_saved_as_its_own_values(tmp_path):
+    base = torch.arange(12.0)
+    save_checkpoint(tmp_path, 1, {}, {}, {"tensors": {"head": base[:4], "tail": base[8:]}})
+    back = restore(load_checkpoint(tmp_path / "step-00000001.safetensors"), {}, {})
+    assert torch.equal(back["tensors"]["head"], base[:4]) and torch.equal(back["tensors"]["tail"], base[8:])
+
+
+def test_storable_shares_memory_with_plain_cpu_tensors_and_copies_the_rest():
+    from latentkit.train.checkpoint import _storable
+
+    plain, base = torch.randn(3, 4), torch.randn(8)
+    out = _storable({"plain": plain, "again": plain, "view": base[2:5], "transposed": plain.t()})
+    assert out["plain"].data_ptr() == plain.data_ptr()  # no second copy of the training state
+    ptrs = [t.untyped_storage().data_ptr() for t in out.values()]
+    assert len(set(ptrs)) == 4 and all(t.is_contiguous() for t in out.values())
+    assert torch.equal(out["again"], plain) and torch.equal(out["view"], base[2:5])
+
+
+def test_write_safetensors_returns_the_written_files_sha256(tmp_path):
+    import hashlib
+
+    import safetensors.torch
+
+    from latentkit.io import write_safetensors
+
+    tensors = {"a": torch.randn(5, 7), "b": torch.arange(3)}
+    digest = write_safetensors(tmp_path / "t.safetensors", tensors, metadata={"k": "v"})
+    assert digest == hashlib.sha256((tmp_path / "t.safetensors").read_bytes()).hexdigest()
+    back = safetensors.torch.load_file(tmp_path / "t.safetensors")
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]
+
+
 def test_restore_into_a_different_architecture_names_file_and_module(tmp_path):
     path = save_checkpoint(tmp_path, 1, {"G": torch.nn.Linear(2, 3)}, {}, {})
     with pytest.raises(LatentkitError, match=r"step-00000001\.safetensors: module 'G' does not match"):

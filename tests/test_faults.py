@@ -182,6 +182,18 @@ def fill_disk(monkeypatch, where: str, only: str = "") -> None:
 
     target = {"write": "fdopen", "fsync": "fsync", "replace": "replace"}[where]
     monkeypatch.setattr(latentkit.io.os, target, targeted(getattr(os, target)))
+    if where == "write":  # safetensors files are written by its own (Rust) writer, not through fdopen
+        real_save_file = safetensors.torch.save_file
+
+        def save_file(tensors, filename, metadata=None):
+            if only not in str(filename):
+                return real_save_file(tensors, filename, metadata=metadata)
+            Path(filename).write_bytes(b"\0" * 100)  # what a full disk leaves: a cut file, then the error
+            raise safetensors.SafetensorError(
+                f"Error while serializing: I/O error: {os.strerror(errno.ENOSPC)} (os error {errno.ENOSPC})"
+            )
+
+        monkeypatch.setattr(safetensors.torch, "save_file", save_file)
 
 
 def files(folder: Path) -> list[str]:

@@ -51,7 +51,7 @@ from latentkit.io import atomic_write
 
 SIZES = (32, 64, 128)
 SUPERSAMPLE = 4
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: images stored NCHW, as the Dataset holds them (1: NHWC)
 
 
 @dataclass(frozen=True)
@@ -323,20 +323,24 @@ def load_faces(
     """
     params = {"size": size, "n": n, "seed": seed, "glasses_age_correlation": glasses_age_correlation}
     path = cache_dir() / f"faces-{_cache_key(params)}.npz"
-    images = labels = None
-    if cache and path.exists():
+    images = labels = None  # images (n, 3, size, size): the cache holds them in the Dataset's layout,
+    if cache and path.exists():  # so a load costs one copy of the set in memory, not two
         try:
             with np.load(path, allow_pickle=False) as z:
                 images = z["images"]
                 labels = {name: z[name] for name in ATTRIBUTES}
+            if images.shape != (n, 3, size, size) or images.dtype != np.uint8:
+                images = None
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             images = None  # a damaged cache file is simply rendered again
     if images is None:
-        images, labels = render_faces(n, size, seed, glasses_age_correlation, workers)
+        nhwc, labels = render_faces(n, size, seed, glasses_age_correlation, workers)
+        images = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+        del nhwc
         if cache:
             with atomic_write(path) as f:
                 np.savez(f, images=images, **labels)
-    data = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    data = torch.from_numpy(images)
     info = {
         "source": "faces",
         **params,

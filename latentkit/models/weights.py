@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from latentkit.errors import LatentkitError
-from latentkit.io import parse_tagged_json, read_bytes, write_bytes, write_json
+from latentkit.io import parse_tagged_json, read_bytes, write_json, write_safetensors
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -88,10 +88,9 @@ def save_weights(
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     if expected is not None:
         check_shapes(shapes_of(expected), tensors, folder / weights_file)
-    data = safetensors.torch.save(tensors)
-    write_bytes(folder / weights_file, data)
+    digest = write_safetensors(folder / weights_file, tensors)
     header = {"format": fmt, "version": VERSION}
-    write_json(folder / CONFIG_FILE, {**header, **doc, DIGEST_KEY: hashlib.sha256(data).hexdigest()})
+    write_json(folder / CONFIG_FILE, {**header, **doc, DIGEST_KEY: digest})
     return folder
 
 

@@ -13,9 +13,9 @@ tensor and every other metadata field (version 2; version 1 files, whose digest 
 only, still load). safetensors only checks that the header is consistent, so the digest is what
 catches a flipped bit in the data or an edited learning rate in the metadata.
 
-Files are written with `latentkit.io.write_bytes` (temp file + fsync + rename), so a killed writer leaves
-either the previous set of checkpoints or the new one, plus at worst a stale `.step-*.tmp` that the next
-save removes. One writer per folder.
+Files are written with `latentkit.io.write_safetensors` (streamed into a temp file, fsync, rename), so
+a killed writer leaves either the previous set of checkpoints or the new one, plus at worst a stale
+`.step-*.tmp` that the next save removes. One writer per folder.
 
 Exact resume = restore modules, optimizers *and* every RNG the loop draws from (`capture_rng`,
 `apply_rng`) at the same step; the data order must be a function of those RNGs too.
@@ -39,7 +39,7 @@ import safetensors.torch
 import torch
 
 from latentkit.errors import LatentkitError
-from latentkit.io import write_bytes
+from latentkit.io import write_safetensors
 
 FORMAT = "latentkit-checkpoint"
 VERSION = 2
@@ -82,13 +82,14 @@ def save_checkpoint(
     for name, module in modules.items():
         _check_name(name)
         for key, t in module.state_dict().items():
-            tensors[f"module.{name}.{key}"] = _detached_copy(t)
+            tensors[f"module.{name}.{key}"] = t
     param_groups, scalar_state = {}, {}
     for name, opt in optimizers.items():
         _check_name(name)
         param_groups[name], scalar_state[name] = _flatten_optimizer(name, opt, into=tensors)
     for name, t in state.get("tensors", {}).items():
-        tensors[f"state.{name}"] = _detached_copy(t)
+        tensors[f"state.{name}"] = t
+    tensors = _storable(tensors)
     rest = {k: v for k, v in state.items() if k != "tensors"}
 
     meta = {
@@ -101,8 +102,7 @@ def save_checkpoint(
     }
     meta["sha256"] = _digest(tensors, meta)
     path = folder / checkpoint_name(step)
-    data = safetensors.torch.save(tensors, metadata={"latentkit": json.dumps(meta)})
-    write_bytes(path, data)
+    write_safetensors(path, tensors, metadata={"latentkit": json.dumps(meta)})
     _prune(folder, keep, just_written=path)
     return path
 
@@ -114,7 +114,7 @@ def _flatten_optimizer(name: str, opt: torch.optim.Optimizer, into: dict[str, to
     for idx, param_state in sd["state"].items():
         for key, value in param_state.items():
             if isinstance(value, torch.Tensor):
-                into[f"optim.{name}.state.{idx}.{key}"] = _detached_copy(value)
+                into[f"optim.{name}.state.{idx}.{key}"] = value
             else:  # e.g. SGD's momentum_buffer=None
                 where = f"optimizer '{name}' state {idx}.{key}"
                 scalars.setdefault(str(idx), {})[key] = _to_json(value, where)
@@ -127,10 +127,24 @@ def _check_name(name: str) -> None:
         raise LatentkitError(f"checkpoint: module/optimizer name '{name}' must be non-empty and dot-free")
 
 
-def _detached_copy(t: torch.Tensor) -> torch.Tensor:
-    # A private contiguous CPU copy: safetensors refuses tensors that share storage (tied weights,
-    # views), and the training loop may keep mutating the originals.
-    return t.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+def _storable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`tensors` as safetensors stores them: detached, on the CPU, contiguous, no two sharing memory.
+
+    A tensor that already is so is used as it is, not copied (the save is synchronous: the loop does
+    not touch it meanwhile), so a checkpoint costs no second copy of the training state in memory;
+    channels-last weights, GPU tensors and tied or viewed storage (which safetensors refuses) are
+    copied.
+    """
+    out, seen = {}, set()
+    for name, t in tensors.items():
+        t = t.detach().to("cpu").contiguous()
+        storage = t.untyped_storage().data_ptr()
+        if storage in seen or t.untyped_storage().nbytes() != t.nbytes:
+            t = t.clone()
+            storage = t.untyped_storage().data_ptr()
+        seen.add(storage)
+        out[name] = t
+    return out
 
 
 def _to_json(value: Any, where: str) -> Any:
