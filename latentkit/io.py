@@ -73,9 +73,11 @@ def atomic_path(
     except OSError as e:
         raise LatentkitError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
-        os.fchmod(fd, _default_permissions() if permissions is None else permissions)
+        mode = _default_permissions() if permissions is None else permissions
+        os.fchmod(fd, mode)
         os.close(fd)
         yield Path(tmp)
+        os.chmod(tmp, mode)  # a writer may have replaced the file (safetensors' save_file leaves 0600)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         if exclusive:

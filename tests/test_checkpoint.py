@@ -186,6 +186,9 @@ def test_write_safetensors_returns_the_written_files_sha256(tmp_path):
     back = safetensors.torch.load_file(tmp_path / "t.safetensors")
     assert all(torch.equal(back[k], tensors[k]) for k in tensors)
     assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)  # what a plain open() gives a new file (safetensors alone would leave 0600)
+    assert (tmp_path / "t.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_restore_into_a_different_architecture_names_file_and_module(tmp_path):
