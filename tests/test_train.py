@@ -239,6 +239,8 @@ def test_bundle_saves_any_checkpoint_step_like_the_run_saves_its_own(cli, tmp_pa
     early = load_bundle(tmp_path / "early")
     config = json.loads((tmp_path / "early" / "config.json").read_text())
     assert early.name == "early" and config["run"]["step"] == 2 and config["run"]["generator"] == "raw"
+    own = json.loads((run / "bundle" / "config.json").read_text())["run"]
+    assert config["run"]["precision"] == own["precision"]  # the run's precision, as its own bundle has it
     raw = {k[len("module.G.") :]: v for k, v in weights(run).items()}  # step 4's raw G differs from step 2's
     assert any(not torch.equal(raw[k], v) for k, v in early.generator.state_dict().items() if k in raw)
     r = cli("bundle", run, "--step", "3", "--out", tmp_path / "none")

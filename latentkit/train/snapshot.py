@@ -20,6 +20,7 @@ from latentkit.models import ModelConfig, build_generator, model_config_from_dic
 from latentkit.models.bundle import save_bundle
 from latentkit.models.weights import check_shapes, shapes_of
 from latentkit.train.checkpoint import Checkpoint, checkpoint_step, list_checkpoints, load_checkpoint
+from latentkit.train.precision import PRECISIONS
 
 
 @torch.no_grad()
@@ -99,4 +100,6 @@ def bundle_checkpoint(
     record = {"run": str(run), "step": ckpt.step, "generator": "ema" if ema else "raw"}
     if isinstance(state.get("elapsed"), (int, float)):
         record["train_seconds"] = round(float(state["elapsed"]), 1)
+    if state.get("precision") in PRECISIONS:  # what the run's own bundle records (checkpoints since v2)
+        record["precision"] = state["precision"]
     return save_bundle(out, G, cfg, name=name, extra={"run": {**record, **(extra or {})}})
