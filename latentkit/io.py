@@ -1,12 +1,11 @@
 """Atomic file writes and safe JSON reading.
 
 Every file latentkit writes goes through `atomic_write` (or `atomic_path`, for writers that want a
-file name): the bytes land in a temporary file in the
-same folder, are flushed to disk, and only then renamed over the target, so a crash or a full disk
-never leaves a half-written file behind. With `exclusive` the temp file is linked into place instead,
-which fails if the target appeared meanwhile (another process writing the same name). Temp files a
-killed process left (`.NAME.XXXXXXXX.tmp`, over a minute old) are removed the next time latentkit
-writes into that folder.
+file name): the bytes land in a temporary file in the same folder, are flushed to disk, and only then
+renamed over the target, so a crash or a full disk never leaves a half-written file behind. With
+`exclusive` the temp file is linked into place instead, which fails if the target appeared meanwhile
+(another process writing the same name). Temp files a killed process left (`.NAME.XXXXXXXX.tmp`,
+over a minute old) are removed the next time latentkit writes into that folder.
 """
 
 from __future__ import annotations

@@ -323,8 +323,10 @@ def load_faces(
     """
     params = {"size": size, "n": n, "seed": seed, "glasses_age_correlation": glasses_age_correlation}
     path = cache_dir() / f"faces-{_cache_key(params)}.npz"
-    images = labels = None  # images (n, 3, size, size): the cache holds them in the Dataset's layout,
-    if cache and path.exists():  # so a load costs one copy of the set in memory, not two
+    # images: (n, 3, size, size) uint8. The cache holds them in the Dataset's layout, so loading costs
+    # one copy of the set in memory, not two.
+    images = labels = None
+    if cache and path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
                 images = z["images"]
