@@ -14,10 +14,12 @@ Relative mode adds strength x unit direction: the signed distance to that attrib
 changes by `strength` (z units; a Gaussian z has norm ~sqrt(D), and -3..3 is InterFaceGAN's range).
 Absolute mode *sets* the signed distance to `strength`, as InterFaceGAN's `linear_interpolate`
 does, with 0 the fitted decision boundary. With `hold`, each edit moves along its direction with the
-held directions' components removed (`latentkit.latent.hold.hold_fixed`), so their distances stay put.
+held directions' components removed (`latentkit.latent.hold.hold_fixed`), so their distances stay put
+and, being the same length, the edited distance changes by strength x cos(direction, held direction)
+(InterFaceGAN's conditional manipulation; faces64: cos 0.67 for smile holding age and glasses).
 `hold=["all"]` holds every attribute direction (fitted to a predictor) but the edited one: in a
 generator whose attributes are entangled this is what makes a slider move one attribute (faces64:
-+3 smile changes skin tone by 0.33 holding age and glasses, by 0.03 holding all).
++3 smile changes skin tone by 0.20 holding age and glasses, by 0.06 holding all).
 """
 
 from __future__ import annotations
