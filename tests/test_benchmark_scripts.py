@@ -33,8 +33,10 @@ def test_train_throughput_alternates_both_loops_and_reports_their_rates_and_memo
     assert set(r["peak_rss_mb"]) == {"plain", "latentkit"} and min(r["peak_rss_mb"].values()) > 100
 
 
-def test_layer_edits_sweeps_every_layer_subset_and_its_all_layers_row_is_the_editors_edit(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+def test_layer_edits_sweeps_every_layer_subset_and_its_all_layers_row_is_the_editors_edit(
+    tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import layer_edits
 
     from latentkit.latent.directions import Direction
