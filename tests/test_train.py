@@ -63,9 +63,11 @@ def mean_distance_to_modes(run) -> float:
 
 @pytest.mark.parametrize(
     ("loss", "steps", "lr"),
-    [("ns", 500, 1e-3), ("minimax", 500, 1e-3), ("wgan", 200, 3e-3), ("wgan-gp", 400, 1e-3),
+    [("ns", 500, 1e-3), ("minimax", 500, 1e-3), ("wgan", 200, 3e-3), ("wgan-gp", 1200, 1e-3),
      ("hinge", 500, 1e-3), ("lsgan", 500, 1e-3)],
 )  # fmt: skip
+# wgan-gp: at 400 steps the ratio was 0.58-0.90 over seeds 0-2 and CPUs (0.697 against the 0.7 bound on
+# seed 0); at 1,200 steps 0.42-0.52, so the test checks the loss, not a CPU's rounding.
 def test_every_loss_moves_samples_toward_the_ring(loss, steps, lr, tmp_path):
     before = train(ring(loss, steps=1, lr_g=lr, lr_d=lr), tmp_path / "a", progress=False)
     after = train(ring(loss, steps=steps, lr_g=lr, lr_d=lr), tmp_path / "b", progress=False)
