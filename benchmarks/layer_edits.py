@@ -21,9 +21,7 @@ import sys
 
 import numpy as np
 import torch
-
-HELD = {"smile": ["age", "glasses"], "age": ["smile", "glasses"]}  # pretrained_targets.py's protocol
-SIDE = {"smile": ["age", "glasses", "skin_tone"], "age": ["smile", "glasses", "skin_tone"]}
+from pretrained_targets import HELD, SIDE  # the protocol: what each edit holds, what it must not move
 
 
 def subsets(layers: int) -> list[tuple[int, ...]]:
@@ -40,7 +38,7 @@ def sweep(editor, predictor, n: int, seed: int = 50_000) -> list[dict]:
     before, _ = score_latents(bundle, predictor, x, binary_as="probability", space="w+")
     rows = []
     for name, held in HELD.items():
-        step = 3.0 * editor._direction(name).scale * editor.direction(name, held)  # (D,), latent units
+        step = 3.0 * editor.directions[name].scale * editor.direction(name, held)  # (D,), latent units
         for rows_moved in subsets(layers):
             mask = np.zeros(layers, np.float32)
             mask[list(rows_moved)] = 1.0
