@@ -48,6 +48,7 @@ DOCS = ROOT / "docs"
 PRESET_OF = {"ring": "pacgan2d", "grid": "pacgan2d", "stacked-digits": "veegan-stacked"}
 CLASSIFIER_EPOCHS = 80  # held-out accuracy 0.989 on the 180 held-out digits (40 epochs: 0.978)
 SCATTER_POINTS = 2500
+GRID_IMAGES = 64  # stacked digits: seed 0's final samples, kept as a PNG beside its result file
 NOTES_NAME = "NOTES.md"  # hand-written reading of the results, kept beside them and quoted on the page
 METRICS = ("modes_covered", "high_quality", "reverse_kl")  # what every run reports
 
@@ -145,7 +146,9 @@ def _scheduled(cfg: dict) -> bool:
 
 
 def evaluate(generator, dataset: str, seed: int, classifier=None, n: int | None = None) -> dict:
-    """Metrics of `generator` on fixed evaluation noise; 2D: modes, HQ, reverse KL; stacked: modes, KL."""
+    """Metrics of `generator` on fixed evaluation noise; 2D: modes, HQ, reverse KL; stacked: modes, KL.
+    "x" holds the samples drawn: 2D points (n, 2) float, or the first `GRID_IMAGES` stacked digits
+    (n, 3, 32, 32) uint8."""
     import torch
 
     from latentkit.metrics.modes import mode_metrics, stacked_mode_ids, stacked_mode_metrics
@@ -155,7 +158,8 @@ def evaluate(generator, dataset: str, seed: int, classifier=None, n: int | None 
 
         fake = generate(generator, n or 26_000, seed=10_000 + seed)
         m = stacked_mode_metrics(stacked_mode_ids(classifier, fake))
-        return {"modes_covered": m["modes_covered"], "high_quality": None, "reverse_kl": m["kl"]}
+        return {"modes_covered": m["modes_covered"], "high_quality": None, "reverse_kl": m["kl"],
+                "x": fake[:GRID_IMAGES]}  # fmt: skip
     g = torch.Generator().manual_seed(10_000 + seed)
     with torch.no_grad():
         x = generator(torch.randn(n or 2500, generator.latent_dim, generator=g)).numpy()
@@ -281,15 +285,25 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
     }  # fmt: skip
     if accuracy is not None:
         result["classifier_accuracy"] = accuracy
-    if job.seed == 0 and job.dataset != "stacked-digits":
-        if x is None:  # finished in an earlier sitting: draw the final samples again
-            x = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed)["x"]
-        result["samples"] = encode_points(x[:SCATTER_POINTS])
     out.parent.mkdir(parents=True, exist_ok=True)
+    if job.seed == 0:
+        if x is None:  # finished in an earlier sitting: draw the final samples again
+            x = evaluate(load_bundle(run / "bundle").generator, job.dataset, job.seed, classifier)["x"]
+        if job.dataset == "stacked-digits":
+            save_sample_grid(x, out.with_suffix(".png"))
+        else:
+            result["samples"] = encode_points(x[:SCATTER_POINTS])
     write_json(out, result)
     if not keep_run:
         shutil.rmtree(run, ignore_errors=True)
     return out
+
+
+def save_sample_grid(images, path: Path) -> None:
+    """(N, 3, H, W) uint8 stacked digits -> an 8-wide PNG grid at twice their size (the page's figure)."""
+    from latentkit.viz import image_grid, save_figure
+
+    save_figure(path, image_grid(images, nrow=8, scale=2))
 
 
 def encode_points(x: np.ndarray) -> str:
@@ -418,15 +432,16 @@ def markdown(rows: list[dict], figures: dict[str, list[str]], notes: str = "") -
                 )
         lines.append("")
         lines += [
-            f"![{dataset}: {what}]({name})"
-            for what, name in zip(("samples", "curves"), figures.get(dataset, []), strict=False)
+            f"![{dataset}: {'curves' if name.endswith('_curves.png') else 'samples'}]({name})"
+            for name in figures.get(dataset, [])
         ]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list[str]]:
-    """Per dataset: a scatter of seed 0's samples per method (2D) and seed 0's curves; file names."""
+def figures(results: list[dict], rows: list[dict], docs: Path, results_dir: Path) -> dict[str, list[str]]:
+    """Per dataset: seed 0's final samples per method (a scatter in 2D, the grid kept beside the result
+    file for stacked digits) and seed 0's curves; file names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -470,6 +485,14 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
             names.append(f"mode_collapse_{dataset}.png")
             fig.savefig(docs / names[-1], dpi=80)
             plt.close(fig)
+        grids = {
+            m: path
+            for m, r in first.items()
+            if (path := results_dir / dataset / slug(m) / f"steps-{r['steps']}-seed-0.png").exists()
+        }
+        if grids:
+            names.append(f"mode_collapse_{dataset}.png")
+            _grid_figure(grids, first, dataset, docs / names[-1])
         panels = (
             ("modes_covered", "high_quality")
             if dataset != "stacked-digits"
@@ -497,6 +520,25 @@ def figures(results: list[dict], rows: list[dict], docs: Path) -> dict[str, list
     return made
 
 
+def _grid_figure(grids: dict[str, Path], first: dict[str, dict], dataset: str, path: Path) -> None:
+    """One panel per method: its saved sample grid, titled with its modes and KL."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
+    for ax, (method, grid) in zip(axes.flat, grids.items(), strict=True):
+        with Image.open(grid) as img:
+            ax.imshow(np.asarray(img.convert("RGB")))
+        m = first[method]["metrics"]
+        ax.set_title(f"{method}, {first[method]['steps']:,} steps\n{m['modes_covered']} modes, KL "
+                     f"{m['reverse_kl']:.3f}", fontsize=8)  # fmt: skip
+        ax.axis("off")
+    fig.suptitle(f"{dataset}: {GRID_IMAGES} samples of seed 0 at the end of training (R, G, B: three digits)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def rebuild(results: Path, docs: Path, with_figures: bool = True) -> list[dict]:
     """Write docs/mode_collapse.md and .json (and the figures) from the result files; returns the rows."""
     from latentkit.io import write_bytes, write_json
@@ -504,7 +546,7 @@ def rebuild(results: Path, docs: Path, with_figures: bool = True) -> list[dict]:
     found = load_results(results)
     rows = summarise(found)
     docs.mkdir(parents=True, exist_ok=True)
-    made = figures(found, rows, docs) if with_figures else {}
+    made = figures(found, rows, docs, results) if with_figures else {}
     write_json(docs / "mode_collapse.json", {"rows": rows, "published": [
         {"dataset": d, "method": m, "modes": v[0], "high_quality_pct": v[1], "reverse_kl": v[2]}
         for (d, m), v in PUBLISHED.items()]})  # fmt: skip

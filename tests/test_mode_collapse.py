@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from latentkit.errors import LatentkitError
 from latentkit.models import build_discriminator, build_generator
@@ -246,6 +247,43 @@ def test_rebuild_makes_the_page_and_json_from_the_result_files_alone(tmp_path):
     assert "| PacGAN4 | 2 | 1,000 of 400,000 | 7.0 ± 1.0 | 85.0 ± 5.0 | 0.020 (1 inf) | 15 |" in page
     assert "| *PacGAN4, PacGAN (Table 1)* | | | *7.8* | *95.9* | *0.07* | |" in page
     assert "## stacked-digits (1000 modes)\n\nNo results yet." in page
+
+
+def test_the_page_shows_the_stacked_digit_grid_kept_beside_seed_0s_result(tmp_path):
+    mc = _harness()
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    r = _result("stacked-digits", "GAN", 0, 1000, 990, None, 0.2)
+    p = results / "stacked-digits" / "gan" / "steps-1000-seed-0.json"
+    p.parent.mkdir(parents=True)
+    p.write_text(json.dumps(r))
+    images = torch.randint(0, 256, (mc.GRID_IMAGES, 3, 32, 32), dtype=torch.uint8)
+    mc.save_sample_grid(images, p.with_suffix(".png"))
+    with Image.open(p.with_suffix(".png")) as grid:  # 8 x 8 tiles of 64 px, 2 px apart
+        assert grid.size == (8 * 66 + 2, 8 * 66 + 2)
+        assert np.array_equal(np.asarray(grid)[2:66, 2:66], images[0].permute(1, 2, 0).repeat_interleave(2, 0)
+                              .repeat_interleave(2, 1).numpy())  # fmt: skip
+    mc.rebuild(results, docs)
+    page = (docs / "mode_collapse.md").read_text()
+    assert "![stacked-digits: samples](mode_collapse_stacked-digits.png)" in page
+    assert "![stacked-digits: curves](mode_collapse_stacked-digits_curves.png)" in page
+    assert (docs / "mode_collapse_stacked-digits.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_stacked_digits_run_writes_its_result_and_seed_0s_sample_grid(tmp_path, monkeypatch):
+    mc = _harness()
+    results, work = tmp_path / "results", tmp_path / "work"
+    monkeypatch.setattr(mc, "CLASSIFIER_EPOCHS", 1)  # the reader's accuracy is not under test here
+    evaluate = mc.evaluate
+    monkeypatch.setattr(
+        mc, "evaluate", lambda g, d, seed, classifier=None, n=None: evaluate(g, d, seed, classifier, 256)
+    )
+    path = mc.run_job(mc.Job("stacked-digits", "GAN", seed=0, steps=2, eval_every=2), results, work)
+    doc = json.loads(path.read_text())
+    assert [c["step"] for c in doc["curve"]] == [2] and doc["metrics"]["high_quality"] is None
+    assert 0 < doc["metrics"]["modes_covered"] <= 256 and 0 <= doc["classifier_accuracy"] <= 1
+    with Image.open(path.with_suffix(".png")) as grid:
+        assert grid.size == (8 * 66 + 2, 8 * 66 + 2)
 
 
 def test_unrolling_a_discriminator_with_dead_units_keeps_gs_gradient_finite():
