@@ -300,10 +300,10 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
 
 
 def save_sample_grid(images, path: Path) -> None:
-    """(N, 3, H, W) uint8 stacked digits -> an 8-wide PNG grid at twice their size (the page's figure)."""
+    """(N, 3, H, W) uint8 stacked digits -> an 8-wide PNG grid (the page's figure)."""
     from latentkit.viz import image_grid, save_figure
 
-    save_figure(path, image_grid(images, nrow=8, scale=2))
+    save_figure(path, image_grid(images, nrow=8))
 
 
 def encode_points(x: np.ndarray) -> str:
@@ -421,15 +421,14 @@ def markdown(rows: list[dict], figures: dict[str, list[str]], notes: str = "") -
             n_kl = n - r["reverse_kl_infinite_runs"]
             lines.append(
                 f"| {r['method']} | {n} | {_steps_cell(r)} | {_fmt(r['modes'], 1, n)} "
-                f"| {_fmt(r['high_quality_pct'], 1, n)} | {_fmt(r['reverse_kl'], 3, n_kl)}{inf} "
+                f"| {_fmt(r['high_quality_pct'], 1, n) or '–'} | {_fmt(r['reverse_kl'], 3, n_kl)}{inf} "
                 f"| {r['cpu_seconds_per_run']:,.0f} |"
             )
         for (d, name), (m, hq, kl) in PUBLISHED.items():
             if d == dataset:
                 table = "Table 2" if dataset == "stacked-digits" else "Table 1"
-                lines.append(
-                    f"| *{name}, PacGAN ({table})* | | | *{m}* | *{'' if hq is None else hq}* | *{kl}* | |"
-                )
+                hq_cell = "–" if hq is None else f"*{hq}*"  # stacked digits have no high-quality test
+                lines.append(f"| *{name}, PacGAN ({table})* | | | *{m}* | {hq_cell} | *{kl}* | |")
         lines.append("")
         lines += [
             f"![{dataset}: {'curves' if name.endswith('_curves.png') else 'samples'}]({name})"

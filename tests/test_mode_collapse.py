@@ -258,12 +258,13 @@ def test_the_page_shows_the_stacked_digit_grid_kept_beside_seed_0s_result(tmp_pa
     p.write_text(json.dumps(r))
     images = torch.randint(0, 256, (mc.GRID_IMAGES, 3, 32, 32), dtype=torch.uint8)
     mc.save_sample_grid(images, p.with_suffix(".png"))
-    with Image.open(p.with_suffix(".png")) as grid:  # 8 x 8 tiles of 64 px, 2 px apart
-        assert grid.size == (8 * 66 + 2, 8 * 66 + 2)
-        assert np.array_equal(np.asarray(grid)[2:66, 2:66], images[0].permute(1, 2, 0).repeat_interleave(2, 0)
-                              .repeat_interleave(2, 1).numpy())  # fmt: skip
+    with Image.open(p.with_suffix(".png")) as grid:  # 8 x 8 tiles of 32 px, 2 px apart
+        assert grid.size == (8 * 34 + 2, 8 * 34 + 2)
+        assert np.array_equal(np.asarray(grid)[2:34, 36:68], images[1].permute(1, 2, 0).numpy())
     mc.rebuild(results, docs)
     page = (docs / "mode_collapse.md").read_text()
+    assert "| GAN | 1 | 1,000 of 100,000 | 990.0 | – | 0.200 | 10 |" in page  # no high-quality test here
+    assert "| *PacGAN2, PacGAN (Table 2)* | | | *1000.0* | – | *0.06* | |" in page
     assert "![stacked-digits: samples](mode_collapse_stacked-digits.png)" in page
     assert "![stacked-digits: curves](mode_collapse_stacked-digits_curves.png)" in page
     assert (docs / "mode_collapse_stacked-digits.png").stat().st_size > 0
@@ -283,7 +284,7 @@ def test_a_stacked_digits_run_writes_its_result_and_seed_0s_sample_grid(tmp_path
     assert [c["step"] for c in doc["curve"]] == [2] and doc["metrics"]["high_quality"] is None
     assert 0 < doc["metrics"]["modes_covered"] <= 256 and 0 <= doc["classifier_accuracy"] <= 1
     with Image.open(path.with_suffix(".png")) as grid:
-        assert grid.size == (8 * 66 + 2, 8 * 66 + 2)
+        assert grid.size == (8 * 34 + 2, 8 * 34 + 2)
 
 
 def test_unrolling_a_discriminator_with_dead_units_keeps_gs_gradient_finite():
