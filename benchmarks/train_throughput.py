@@ -116,14 +116,26 @@ class LatentkitLoop:
         return next((e.get("precision", "?") for e in events if e.get("event") == "precision"), "?")
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
-    """Matmul GFLOP/s of this machine in `dtype` with torch's current thread count."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(repeat):
+def matmul_gflops(dtype: torch.dtype, n_max: int = 2048, budget_s: float = 1.0) -> float:
+    """Matmul GFLOP/s of this machine in `dtype` with torch's current thread count, in about `budget_s`.
+
+    The square size doubles from 256 up to `n_max` while one product takes under a tenth of the
+    budget, then products repeat until the budget is spent. A fixed 2048-square loop would take
+    minutes where `dtype` has no hardware path (bf16 without AVX512-BF16/AMX runs near 1 GFLOP/s)."""
+    n = 256
+    while True:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        t = time.perf_counter()
         a @ b
-    return 2 * n**3 * repeat / (time.perf_counter() - t) / 1e9
+        once = time.perf_counter() - t
+        if n >= n_max or once > budget_s / 10:
+            break
+        n *= 2
+    repeat, t = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t) < budget_s or repeat == 0:
+        a @ b
+        repeat += 1
+    return 2 * n**3 * repeat / elapsed / 1e9
 
 
 def peak_rss_mb(loop: str, args: argparse.Namespace) -> float:
