@@ -487,7 +487,7 @@ def figures(results: list[dict], rows: list[dict], docs: Path, results_dir: Path
         grids = {
             m: path
             for m, r in first.items()
-            if (path := results_dir / dataset / slug(m) / f"steps-{r['steps']}-seed-0.png").exists()
+            if (path := Job(dataset, m, 0, steps=r["steps"]).path(results_dir).with_suffix(".png")).exists()
         }
         if grids:
             names.append(f"mode_collapse_{dataset}.png")
@@ -509,6 +509,8 @@ def figures(results: list[dict], rows: list[dict], docs: Path, results_dir: Path
                 )
         for ax, key in zip(axes, panels, strict=True):
             ax.set(xlabel="generator steps", ylabel=key.replace("_", " "))
+            ax.ticklabel_format(axis="y", useOffset=False)  # 1000 modes reads 1000, not +1e3
+        axes[0].set_ylim(0, 1.05 * axes[0].get_ylim()[1])  # from zero: 999 of 1000 is no collapse
         axes[0].legend(fontsize=7)
         fig.suptitle(f"{dataset}: seed 0 evaluated during training")
         fig.tight_layout()
@@ -524,7 +526,7 @@ def _grid_figure(grids: dict[str, Path], first: dict[str, dict], dataset: str, p
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.8), squeeze=False)
     for ax, (method, grid) in zip(axes.flat, grids.items(), strict=True):
         with Image.open(grid) as img:
             ax.imshow(np.asarray(img.convert("RGB")))
@@ -533,7 +535,7 @@ def _grid_figure(grids: dict[str, Path], first: dict[str, dict], dataset: str, p
                      f"{m['reverse_kl']:.3f}", fontsize=8)  # fmt: skip
         ax.axis("off")
     fig.suptitle(f"{dataset}: {GRID_IMAGES} samples of seed 0 at the end of training (R, G, B: three digits)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))  # the suptitle keeps its own band above the panel titles
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
