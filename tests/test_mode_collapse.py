@@ -186,6 +186,10 @@ def test_the_ema_method_scores_the_moving_average_and_the_plain_recipe_does_not(
     assert ema.steps == 40_000 and ema.loss == "rpgan" and ema.gamma_schedule == "cosine"
     best = mc.Job("grid", "latentkit recipe, long + EMA, constant gamma (RpGAN + R1 + R2)", 0).config()
     assert vars(TrainConfig.from_dict(best)) == {**vars(ema), "gamma_schedule": "constant"}
+    raw = TrainConfig.from_dict(mc.Job("stacked-digits", "RpGAN + R1 + R2", 0).config())
+    avg = TrainConfig.from_dict(mc.Job("stacked-digits", "RpGAN + R1 + R2 + EMA", 0).config())
+    assert (raw.ema, raw.ema_kimg) == (0.0, None)
+    assert {**vars(raw), "ema": None, "ema_kimg": 10.0} == vars(avg)
 
 
 def test_checkpoint_scores_read_the_raw_and_the_averaged_generator_of_every_checkpoint(tmp_path):
