@@ -63,6 +63,13 @@ METHODS_2D: dict[str, dict] = {
     "GAN (minimax)": {"loss": "minimax"},
     "PacGAN2": {"pack": 2},
     "PacGAN4": {"pack": 4},
+    # PacGAN4 as PacGAN's code trains it, where latentkit's preset differs: D and G updated together
+    # from one batch (blocks' ALI algorithm) and G run once per pack slot (batch norm over 100 points).
+    "PacGAN4, as PacGAN's code (simultaneous updates, G per slot)": {
+        "pack": 4,
+        "updates": "simultaneous",
+        "g_per_slot": True,
+    },
     "Unrolled GAN (5 steps)": {"unrolled_steps": 5},
     "Minibatch discrimination": {"model": {"minibatch": "discrimination"}},
     "WGAN-GP": {"loss": "wgan-gp", **NO_OPTIM},

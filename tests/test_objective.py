@@ -285,6 +285,47 @@ def test_g_step_reuses_the_fake_batch_d_saw_with_one_d_step_only():
         assert calls["n"] == expected
 
 
+def test_simultaneous_updates_take_both_gradients_at_the_step_start():
+    """D's update is the sequential one (D steps first there too); G's is the sequential one against a D
+    that did not move (lr_d = 0), i.e. against D's weights before its step: one point, both gradients."""
+    real, z = torch.randn(6, 2), torch.randn(6, 2)
+
+    def one_step(updates: str, lr_d: float) -> Nets:
+        torch.manual_seed(1)
+        nets = tiny_nets(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.Flatten(0)))
+        nets.opt_d.param_groups[0]["lr"] = lr_d
+        obj = Objective(get_loss("ns"), [], {"n_critic": 1}, updates=updates)
+        obj.step(nets, FixedBatches(real, z), 0)
+        return nets
+
+    sim, seq = one_step("simultaneous", 0.1), one_step("sequential", 0.1)
+    frozen_d = one_step("sequential", 0.0)
+    for a, b in zip(sim.D.parameters(), seq.D.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    for a, b, c in zip(sim.G.parameters(), frozen_d.G.parameters(), seq.G.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, c)  # sequential G saw the stepped D
+    with pytest.raises(LatentkitError, match="one D step per G step"):
+        Objective(get_loss("wgan-gp"), [], {"n_critic": 5}, updates="simultaneous")
+    with pytest.raises(LatentkitError, match="updates='alternate' is not one of"):
+        TrainConfig(updates="alternate").validate()
+
+
+def test_g_per_slot_makes_each_pack_slot_in_its_own_batch_norm_batch():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)).train()
+    z = torch.randn(12, 2)
+    x = objective_module.per_slot(G, z, 3)
+    for j in range(3):  # slot j = samples j, j + 3, ...: what `pack` puts in position j of each example
+        torch.testing.assert_close(x[j::3], G(z[j::3]))
+    assert not torch.allclose(x, G(z))  # one batch of 12 normalises with other statistics
+    cfg = TrainConfig(dataset="grid", model={"pack": 3}, batch_size=12, g_per_slot=True).validate()
+    assert build_objective(cfg, MLPConfig(data_dim=2, pack=3)).slots == 3
+    assert build_objective(TrainConfig(dataset="grid"), MLPConfig(data_dim=2, pack=3)).slots == 1
+    with pytest.raises(LatentkitError, match="g_per_slot needs a packed D"):
+        TrainConfig(g_per_slot=True).validate()
+
+
 def test_feature_matching_and_unrolled_replace_gs_loss_with_their_own():
     real, z = torch.randn(8, 2), torch.randn(8, 2)
     for reg in (FeatureMatching(), UnrolledD(2)):

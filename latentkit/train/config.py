@@ -21,6 +21,7 @@ from latentkit.train.precision import PRECISIONS
 from latentkit.train.schedule import SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda")
+UPDATES = ("sequential", "simultaneous")  # how one step orders D's and G's updates (objective.py)
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -53,6 +54,16 @@ class TrainConfig:
     feature_matching: bool = _opt(False, "G matches D's mean features instead of its logit (Salimans et al.)")
     unrolled_steps: int = _opt(0, "score G against D unrolled this many Adam steps ahead (Metz et al.)")
     diffaugment: str = _opt("", "DiffAugment policies for D's inputs, e.g. color,translation,cutout")
+    updates: str = _opt(
+        "sequential",
+        "sequential: D steps, then G against the new D; simultaneous: both from one batch, each against "
+        "the other's old weights (the ALI algorithm of PacGAN's 2D code)",
+    )
+    g_per_slot: bool = _opt(
+        False,
+        "PacGAN: G makes each of D's pack slots as a batch of its own, so its batch norm sees "
+        "batch_size / pack samples (PacGAN's code ran G once per slot)",
+    )
     style_mixing: float = _opt(
         0.0, "share of batches whose layers take two ws (StyleGAN's mixing regularisation, 0.9; style G only)"
     )
@@ -157,6 +168,10 @@ class TrainConfig:
                 raise LatentkitError(
                     f"train config: {name}={getattr(self, name)!r} is not one of {', '.join(SCHEDULES)}"
                 )
+        if self.updates not in UPDATES:
+            raise LatentkitError(f"train config: updates={self.updates!r} is not one of {', '.join(UPDATES)}")
+        if self.g_per_slot and self.model.get("pack", 1) == 1:
+            raise LatentkitError("train config: g_per_slot needs a packed D (model.pack > 1)")
         if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
             raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
         try:

@@ -11,7 +11,9 @@ processes, Adam step, every `after_d_step`. Forward passes run under the run's p
 (precision.py: fp32, or bf16/fp16 autocast), losses in float32. G's update: with one D step it
 reuses the fake batch D just saw (as the classic DCGAN loop does, saving a third of G's forward
 work), else draws a new one; then the one regulariser that replaces G's loss (feature matching,
-unrolled D), or loss.g_loss.
+unrolled D), or loss.g_loss. With `updates="simultaneous"` (one D step only) G's update comes first,
+against D's weights before D's step, and D's then uses the batch G made before its own step: both
+gradients are taken at the same point, as blocks' ALI algorithm that PacGAN's 2D code trains with.
 
 To add a loss: a `GANLoss` subclass in losses.py, registered in `LOSSES`. To add a regulariser: a
 `Regulariser` subclass (formula and paper in its docstring, what it needs in `per_sample_d`,
@@ -173,10 +175,18 @@ class Objective:
         lr_schedule: str = "constant",
         total_steps: int = 1,
         style_mixing: float = 0.0,
+        updates: str = "sequential",
+        slots: int = 1,
     ) -> None:
         self.loss, self.regularisers, self.optim = loss, list(regularisers), optim
         self.style_mixing = float(style_mixing)
         self.n_critic = int(optim["n_critic"])
+        self.updates, self.slots = updates, int(slots)
+        if updates == "simultaneous" and self.n_critic != 1:
+            raise LatentkitError(
+                f"train config: updates=simultaneous takes one D step per G step (n_critic={self.n_critic}); "
+                "set --n-critic 1 or use updates=sequential"
+            )
         self.policy, self.dist = tuple(policy), dist or distributed.Dist()
         self.precision = precision or Precision("fp32")
         self.lr_schedule, self.total_steps = lr_schedule, int(total_steps)
@@ -205,6 +215,8 @@ class Objective:
         a resumed run draws exactly what the uninterrupted one would have.
         """
         z = batches.noise()
+        if self.slots > 1:
+            return per_slot(G, z, self.slots)
         if not self.style_mixing:
             return G(z)
         z2 = batches.noise()
@@ -223,6 +235,11 @@ class Objective:
             for opt, key in ((nets.opt_d, "lr_d"), (nets.opt_g, "lr_g")):
                 for group in opt.param_groups:
                     group["lr"] = self.optim[key] * factor
+        if self.updates == "simultaneous":
+            seen, loss_d = self.d_forward(nets, batches, step)
+            loss_g = self.g_step(nets, batches, seen)  # against D's weights before its step
+            self.d_update(nets, loss_d)  # from the fake batch of G's weights before its step
+            return StepLosses(loss_d, loss_g, seen.real_logits, seen.fake_logits)
         for _ in range(self.n_critic):
             seen, loss_d = self.d_step(nets, batches, step)
         loss_g = self.g_step(nets, batches, seen)
@@ -230,6 +247,12 @@ class Objective:
 
     def d_step(self, nets: Nets, batches: Batches, step: int) -> tuple[DBatch, torch.Tensor]:
         """One D update; returns what D saw and its loss (with penalties)."""
+        seen, loss_d = self.d_forward(nets, batches, step)
+        self.d_update(nets, loss_d)
+        return seen, loss_d
+
+    def d_forward(self, nets: Nets, batches: Batches, step: int) -> tuple[DBatch, torch.Tensor]:
+        """D's loss (with the penalties active at `step`) on a fresh real and fake batch; no update."""
         D = nets.D.requires_grad_(True)
         active = [r for r in self.regularisers if step % r.every == 0]
         real = batches.real()
@@ -249,13 +272,17 @@ class Objective:
                 term = r.d_penalty(D, seen)
                 if term is not None:
                     loss_d = loss_d + (term * r.every if r.every > 1 else term)
+        return seen, loss_d
+
+    def d_update(self, nets: Nets, loss_d: torch.Tensor) -> None:
+        """Backward `loss_d` into D, average its gradients across processes, Adam step, `after_d_step`."""
+        D = nets.D.requires_grad_(True)
         nets.opt_d.zero_grad(set_to_none=True)
         self.precision.backward_step(
             "D", loss_d, nets.opt_d, lambda: distributed.average_gradients(D, self.dist)
         )
         for r in self.regularisers:
             r.after_d_step(D)
-        return seen, loss_d
 
     def g_step(self, nets: Nets, batches: Batches, seen: DBatch) -> torch.Tensor:
         """One G update against the D that `seen` came from; returns G's loss."""
@@ -273,6 +300,16 @@ class Objective:
             "G", loss_g, nets.opt_g, lambda: distributed.average_gradients(nets.G, self.dist)
         )
         return loss_g
+
+
+def per_slot(G: nn.Module, z: torch.Tensor, slots: int) -> torch.Tensor:
+    """G(z) made one PacGAN slot at a time: z (N, latent_dim) -> (N, ...), sample i*slots + j from the
+    batch of slot j alone (`pack` puts consecutive samples side by side), so G's batch norm sees
+    N / slots samples per batch, as PacGAN's code, which ran its generator once per slot."""
+    if z.shape[0] % slots:
+        raise ValueError(f"per_slot: a batch of {z.shape[0]} is not a multiple of {slots} slots")
+    parts = [G(z[j::slots]) for j in range(slots)]  # each (N / slots, ...)
+    return torch.stack(parts, dim=1).flatten(0, 1)
 
 
 def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist | None = None) -> Objective:
@@ -308,6 +345,10 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     device = dist.device if dist is not None else torch.device("cpu")
     precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
     optim = optimiser_settings(cfg, loss)
+    if cfg.g_per_slot and cfg.style_mixing:
+        raise LatentkitError("train config: g_per_slot and style_mixing cannot be combined; turn one off")
+    slots = mcfg.pack if cfg.g_per_slot else 1
     return Objective(
-        loss, regularisers, optim, policy, dist, precision, cfg.lr_schedule, cfg.steps, cfg.style_mixing
-    )
+        loss, regularisers, optim, policy, dist, precision, cfg.lr_schedule, cfg.steps, cfg.style_mixing,
+        cfg.updates, slots,
+    )  # fmt: skip

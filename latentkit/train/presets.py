@@ -15,9 +15,11 @@ fills options a user left unset, a preset *is* the paper's setting, for benchmar
                     images, 50 epochs = 100,000 steps, 26,000 samples scored.
 
 Where latentkit differs from that code (stated, not hidden): updates are sequential (D, then G against
-the new D) where blocks' ALI algorithm applied both from one batch; z is Gaussian in the DCGAN run where
-the TensorFlow code drew U(-1, 1) and updated G twice per D step; stacked digits are 32 px from
-scikit-learn's 8 x 8 digits (`latentkit.data.digits`) instead of 28 px MNIST.
+the new D) where blocks' ALI algorithm applied both from one batch, and G makes a packed D's batch in
+one pass where the code ran it once per slot (`updates="simultaneous"` and `g_per_slot=True` are the
+code's way; benchmarks/mode_collapse.py has them as a method of their own); z is Gaussian in the
+DCGAN run where the TensorFlow code drew U(-1, 1) and updated G twice per D step; stacked digits are
+32 px from scikit-learn's 8 x 8 digits (`latentkit.data.digits`) instead of 28 px MNIST.
 """
 
 from __future__ import annotations
