@@ -87,13 +87,14 @@ METHODS_2D: dict[str, dict] = {
         "gamma_schedule": "constant",
     },
 }
+R3GAN_DCGAN = {**R3GAN, "model": {"d_norm": "none"}}  # a gradient penalty refuses D's batch norm
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
     "PacGAN2": {"pack": 2},
     "PacGAN4": {"pack": 4},
-    "RpGAN + R1 + R2": {**R3GAN, "model": {"d_norm": "none"}},  # a gradient penalty refuses D's batch norm
+    "RpGAN + R1 + R2": R3GAN_DCGAN,
     # ...scored on G's moving average (half-life 10,000 images, StyleGAN2's default), as the 2D best.
-    "RpGAN + R1 + R2 + EMA": {**R3GAN, "model": {"d_norm": "none"}, "ema": None, "ema_kimg": 10.0},
+    "RpGAN + R1 + R2 + EMA": {**R3GAN_DCGAN, "ema": None, "ema_kimg": 10.0},
 }
 
 # PacGAN Tables 1 and 2 (mean; ring/grid: modes, % high quality, reverse KL; stacked: modes, KL).

@@ -172,6 +172,8 @@ class TrainConfig:
             raise LatentkitError(f"train config: updates={self.updates!r} is not one of {', '.join(UPDATES)}")
         if self.g_per_slot and self.model.get("pack", 1) == 1:
             raise LatentkitError("train config: g_per_slot needs a packed D (model.pack > 1)")
+        if self.g_per_slot and self.style_mixing:
+            raise LatentkitError("train config: g_per_slot and style_mixing cannot be combined; turn one off")
         if not isinstance(self.unrolled_steps, int) or self.unrolled_steps < 0:
             raise LatentkitError(f"train config: unrolled_steps={self.unrolled_steps!r} must be >= 0")
         try:

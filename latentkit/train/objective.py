@@ -345,8 +345,6 @@ def build_objective(cfg: TrainConfig, mcfg: ModelConfig, dist: distributed.Dist 
     device = dist.device if dist is not None else torch.device("cpu")
     precision = resolve_precision(cfg.precision, device, mcfg.makes_images)
     optim = optimiser_settings(cfg, loss)
-    if cfg.g_per_slot and cfg.style_mixing:
-        raise LatentkitError("train config: g_per_slot and style_mixing cannot be combined; turn one off")
     slots = mcfg.pack if cfg.g_per_slot else 1
     return Objective(
         loss, regularisers, optim, policy, dist, precision, cfg.lr_schedule, cfg.steps, cfg.style_mixing,
