@@ -243,11 +243,27 @@ def test_uniform_stacked_mode_ids_cover_1000_modes_with_zero_kl():
 
 def test_collapsed_stacked_modes():
     m = stacked_mode_metrics(torch.full((500,), 7))
-    assert m == {"modes_covered": 1, "kl": pytest.approx(math.log(1000))}
+    assert m["modes_covered"] == 1 and m["kl"] == pytest.approx(math.log(1000))
+    assert m["channel_kl"] == pytest.approx([math.log(10)] * 3)  # mode 007: every channel one digit
     # Half on one mode, half on another: KL = log 1000 - log 2.
     assert stacked_mode_metrics([1] * 10 + [2] * 10)["kl"] == pytest.approx(math.log(500))
     with pytest.raises(LatentkitError, match=r"0\.\.999"):
         stacked_mode_metrics([1000])
+
+
+def test_stacked_channel_kls_and_dependence_add_up_to_the_joint_kl():
+    # R is always G and B is uniform and independent: R and G each uniform over 10 digits (channel KL
+    # 0), but tied together, so the joint covers 100 of 1000 modes: KL log 10, all of it dependence.
+    ids = [100 * a + 10 * a + b for a in range(10) for b in range(10)]
+    m = stacked_mode_metrics(ids * 3)
+    assert m["modes_covered"] == 100
+    assert m["channel_kl"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert m["kl"] == pytest.approx(math.log(10))
+    # Channels independent, R never 0 or 1: the joint KL is exactly R's channel KL, log(10 / 8).
+    ids = [100 * a + 10 * b + c for a in range(2, 10) for b in range(10) for c in range(10)]
+    m = stacked_mode_metrics(ids)
+    assert m["channel_kl"] == pytest.approx([math.log(10 / 8), 0.0, 0.0], abs=1e-12)
+    assert m["kl"] == pytest.approx(math.log(10 / 8))
 
 
 def test_kl_to_uniform_by_hand():
