@@ -88,19 +88,18 @@ METHODS_2D: dict[str, dict] = {
     },
 }
 R3GAN_DCGAN = {**R3GAN, "model": {"d_norm": "none"}}  # a gradient penalty refuses D's batch norm
+R3GAN_DCGAN_EMA = {**R3GAN_DCGAN, "ema": None, "ema_kimg": 10.0}
 METHODS_STACKED: dict[str, dict] = {
     "GAN": {},
     "PacGAN2": {"pack": 2},
     "PacGAN4": {"pack": 4},
     "RpGAN + R1 + R2": R3GAN_DCGAN,
     # ...scored on G's moving average (half-life 10,000 images, StyleGAN2's default), as the 2D best.
-    "RpGAN + R1 + R2 + EMA": {**R3GAN_DCGAN, "ema": None, "ema_kimg": 10.0},
+    "RpGAN + R1 + R2 + EMA": R3GAN_DCGAN_EMA,
     # ...on DCGAN at half width (ngf = ndf = 32): a third of the CPU per step, so more steps fit.
     "RpGAN + R1 + R2 + EMA, half width": {
-        **R3GAN_DCGAN,
-        "model": {"d_norm": "none", "ngf": 32, "ndf": 32},
-        "ema": None,
-        "ema_kimg": 10.0,
+        **R3GAN_DCGAN_EMA,
+        "model": {**R3GAN_DCGAN["model"], "ngf": 32, "ndf": 32},
     },
 }
 

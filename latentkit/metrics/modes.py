@@ -16,6 +16,8 @@ of the 1000 modes produced at least once and *kl* is KL(p_gen || uniform over 10
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -55,7 +57,7 @@ def mode_metrics(points: np.ndarray | torch.Tensor, name: str, min_count: int = 
     }
 
 
-def stacked_mode_metrics(mode_ids: np.ndarray | torch.Tensor) -> dict[str, float]:
+def stacked_mode_metrics(mode_ids: np.ndarray | torch.Tensor) -> dict[str, Any]:
     """Coverage of the 1000 stacked-digit modes by generated images' mode ids (N,) in 0..999.
 
     Returns {"modes_covered": modes seen at least once, "kl": KL(p_gen || uniform) in nats,
