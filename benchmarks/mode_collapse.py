@@ -218,16 +218,17 @@ def claimed(run: Path):
         yield True
 
 
-def run_job(job: Job, results: Path, work: Path, keep_run: bool = False) -> Path | None:
-    """Train `job` (continuing its unfinished run folder, if any), evaluate every `eval_every` steps,
-    and write its result file; returns that file's path (None: another process is training it)."""
+def run_job(job: Job, results: Path, work: Path, keep_run: bool = False, threads: int = 1) -> Path | None:
+    """Train `job` on `threads` CPU threads (continuing its unfinished run folder, if any), evaluate
+    every `eval_every` steps, and write its result file; returns that file's path (None: another
+    process is training it). Its CPU seconds are the sum over those threads."""
     out = job.path(results)
     with claimed(work / job.dataset / slug(job.method) / out.stem) as mine:
         if not mine:
             return None
         if out.exists():  # finished by another process since this one listed its jobs
             return out
-        return _run_claimed(job, results, work, keep_run)
+        return _run_claimed(job, results, work, keep_run, threads)
 
 
 def _between(run: Path, done: int, target: int, job: Job, classifier) -> list[dict]:
@@ -247,8 +248,7 @@ def _between(run: Path, done: int, target: int, job: Job, classifier) -> list[di
     return points
 
 
-def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool, threads: int) -> Path:
     import torch
 
     from latentkit.io import read_json, write_json
@@ -257,7 +257,7 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
     from latentkit.train.checkpoint import checkpoint_step, list_checkpoints
     from latentkit.train.config import TrainConfig
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     base, out = job.config(), job.path(results)
     steps, chunk = base["steps"], base["steps"] if _scheduled(base) else job.eval_every
     run = work / job.dataset / slug(job.method) / out.stem
@@ -297,7 +297,7 @@ def _run_claimed(job: Job, results: Path, work: Path, keep_run: bool) -> Path:
         "dataset": job.dataset, "method": job.method, "seed": job.seed, "steps": steps,
         "metrics": {k: curve[-1][k] for k in METRICS},
         "cpu_seconds": curve[-1]["cpu_seconds"],
-        "wall_seconds_last_sitting": round(time.perf_counter() - t_wall, 1),
+        "wall_seconds_last_sitting": round(time.perf_counter() - t_wall, 1), "threads_last_sitting": threads,
         "config": read_json(run / "config.json"), "curve": curve,
     }  # fmt: skip
     if accuracy is not None:
@@ -642,6 +642,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="generator steps (default: the paper's)")
     p.add_argument("--eval-every", type=int, default=10_000, help="steps between evaluations (the curves)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per worker")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--work", type=Path, default=WORK, help="unfinished run folders (not committed)")
     p.add_argument("--docs", type=Path, default=DOCS)
@@ -689,10 +690,14 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / ".gitignore").write_text("*\n")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the workers
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # inherited by the workers
     try:
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_job, j, args.results, args.work, args.keep_runs) for j in todo]
+            futures = [
+                pool.submit(run_job, j, args.results, args.work, args.keep_runs, args.threads) for j in todo
+            ]
             for job, f in zip(todo, futures, strict=True):
                 path = f.result()
                 skipped = (

@@ -303,3 +303,17 @@ def test_unrolling_a_discriminator_with_dead_units_keeps_gs_gradient_finite():
     params = unrolled_parameters(D, get_loss("ns"), opt, [torch.randn(8, 2) for _ in range(3)], fake)
     torch.func.functional_call(D, params, (fake,)).sum().backward()
     assert torch.isfinite(fake.grad).all()
+
+
+def test_a_run_records_the_threads_it_trained_on(tmp_path):
+    import torch
+
+    mc = _harness()
+    job = mc.Job("ring", "GAN", seed=1, steps=2, eval_every=2)
+    before = torch.get_num_threads()
+    try:
+        doc = json.loads(mc.run_job(job, tmp_path / "results", tmp_path / "work", threads=2).read_text())
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert doc["threads_last_sitting"] == 2 and doc["steps"] == 2
