@@ -70,6 +70,9 @@ METHODS_2D: dict[str, dict] = {
         "updates": "simultaneous",
         "g_per_slot": True,
     },
+    # ...and the GAN under PacGAN's update rule (G per slot needs a packed D): does the rule move the GAN
+    # row, which reproduced with latentkit's sequential updates? With more seeds, decides the preset's rule.
+    "GAN, as PacGAN's code (simultaneous updates)": {"updates": "simultaneous"},
     "Unrolled GAN (5 steps)": {"unrolled_steps": 5},
     "Minibatch discrimination": {"model": {"minibatch": "discrimination"}},
     "WGAN-GP": {"loss": "wgan-gp", **NO_OPTIM},
