@@ -68,7 +68,7 @@ def test_directions_cover_every_attribute_and_smile_is_accurate(shipped):
     for name in ("smile", "age", "glasses", "hair_color", "skin_tone", "pose", "eye_size", "face_width"):
         assert dirs[name].meta["kind"] == "supervised"
     assert dirs["age"].meta["validation"] >= 0.98 and dirs["glasses"].meta["validation"] >= 0.98
-    assert dirs["smile"].meta["validation"] >= 0.85  # 0.896: misses the 0.98 target (model card)
+    assert dirs["smile"].meta["validation"] >= 0.85  # 0.917: misses the 0.98 target (model card)
     assert {dirs[k].meta["method"] for k in ("smile", "age", "glasses")} == {"gradient"}
     held = dirs["age_hold_glasses"].meta
     assert {k: held[k] for k in ("kind", "base", "hold")} == {
@@ -93,7 +93,7 @@ def test_held_smile_edit_raises_smile_and_keeps_age_and_skin(shipped):
 
     editor, predictor = shipped
     e = edit_effect(editor, predictor, "smile", 3.0, hold=["age", "glasses"], samples=100, seed=50_000)
-    # 500 faces (model card): raised 0.994, rise 0.784, age 0.054, skin tone 0.079; floors, not targets.
+    # 500 faces (model card): raised 0.992, rise 0.869, age 0.043, skin tone 0.103; floors, not targets.
     assert e["raised_fraction"] >= 0.95 and e["mean_change"] > 0.6
     assert e["mean_abs_change"]["age"] < 0.1 and e["mean_abs_change"]["skin_tone"] < 0.12
 
@@ -108,5 +108,5 @@ def test_glasses_rate_matches_the_data(shipped):
     fake = predict_attributes(predictor, generate(editor.bundle.generator, 500, seed=1))
     real = predict_attributes(predictor, load_dataset("faces", size=64, n=500, seed=2).data)
     g = attribute_match(real, fake, {"glasses": (0.0, 1.0)}, binary=["glasses"])["attributes"]["glasses"]
-    # 0.365 vs 0.369 on 5,000 samples (target: within 0.03); 500 samples add about 0.02 of noise.
+    # 0.364 vs 0.369 on 5,000 samples (target: within 0.03); 500 samples add about 0.02 of noise.
     assert abs(g["fake_rate"] - g["real_rate"]) <= 0.06
